@@ -1,0 +1,427 @@
+"""The run config: YAML into typed, frozen objects, validated completely before any data is read.
+
+Every field is a dataclass field with a `doc` in its metadata; docs/config.md is generated from
+them (`config_reference()`), so a field cannot exist undocumented. Unknown keys, unknown stages
+and bad values raise `PipelineError` naming the file, the key path (`stages[2].max_tokens`),
+what was expected and the closest known name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from pipeline.errors import PipelineError
+
+FORMATS = ("auto", "csv", "tsv", "xlsx", "json", "jsonl", "parquet")
+CANONICAL_FIELDS = (
+    "prompt",
+    "completion",
+    "messages",
+    "tools",
+    "functions",
+    "input",
+    "preferred_output",
+    "non_preferred_output",
+)
+
+
+def doc(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
+    """A dataclass field with its documentation attached (shown in docs/config.md)."""
+    if default is dataclasses.MISSING:
+        return field(metadata={"doc": text}, **kw)
+    return field(default=default, metadata={"doc": text}, **kw)
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    paths: tuple[str, ...] = doc(
+        "Files, globs or directories to read, relative to the current directory. "
+        "`--input PATH` (repeatable) replaces this list.",
+        (),
+    )
+    format: Literal["auto", "csv", "tsv", "xlsx", "json", "jsonl", "parquet"] = doc(
+        "Input format; `auto` decides by file extension (.csv .tsv .xlsx .json .jsonl .ndjson "
+        ".parquet).",
+        "auto",
+    )
+    encoding: str = doc(
+        "`auto` (BOM, then strict UTF-8, then chardet), or a Python codec name such as `gbk` "
+        "that overrides detection.",
+        "auto",
+    )
+    sheet: str | None = doc("XLSX sheet name; null reads the first sheet.", None)
+    delimiter: str | None = doc(
+        "CSV/TSV delimiter; null uses `,` for .csv and a tab for .tsv, sniffed when the header "
+        "has neither.",
+        None,
+    )
+    columns: dict[str, str] | None = doc(
+        "Canonical field -> source column or key, e.g. `{prompt: question, completion: answer}`. "
+        "Null recognises the common shapes (prompt/completion, messages, alpaca, ShareGPT, "
+        "Dolly, question/answer).",
+        None,
+    )
+
+    def __post_init__(self) -> None:
+        if self.columns is not None:
+            for key in self.columns:
+                if key not in CANONICAL_FIELDS:
+                    raise _ValueProblem(
+                        f"columns.{key}",
+                        f"unknown canonical field {key!r}; known: {', '.join(CANONICAL_FIELDS)}"
+                        + _did_you_mean(key, CANONICAL_FIELDS),
+                    )
+            if not self.columns:
+                raise _ValueProblem("columns", "an empty mapping; leave `columns` out instead")
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = doc(
+        "Output directory (created if missing); `--out DIR` replaces it. Outputs in it are "
+        "replaced atomically at the end of a run.",
+        "out/",
+    )
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    workers: int | None = doc(
+        "Worker processes; null uses one per core. `--workers N` replaces it. 1 runs in-process.",
+        None,
+    )
+    batch_size: int = doc("Records per batch handed to the stages.", 10_000)
+    chunk_bytes: int = doc(
+        "Bytes of JSONL each worker reads itself per work unit (UTF-8 JSONL is split by byte "
+        "ranges).",
+        16 * 1024 * 1024,
+    )
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise _ValueProblem("workers", f"{self.workers}; expected a whole number >= 1")
+        if self.batch_size < 1:
+            raise _ValueProblem("batch_size", f"{self.batch_size}; expected a whole number >= 1")
+        if self.chunk_bytes < 1:
+            raise _ValueProblem("chunk_bytes", f"{self.chunk_bytes}; expected >= 1")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One entry of `stages:`: the stage's name and its validated, frozen config."""
+
+    name: str
+    config: Any
+
+
+@dataclass(frozen=True)
+class Config:
+    input: InputConfig = doc("Where and how to read the data.", InputConfig())
+    target: str | None = doc(
+        "Target profile, e.g. `openai:gpt-4o-mini-2024-07-18`; `ftprep targets` lists them.",
+        None,
+    )
+    stages: tuple[StageSpec, ...] = doc(
+        "Stages, run top to bottom; each entry is `name:` plus that stage's options side by side.",
+        (),
+    )
+    output: OutputConfig = doc("Where to write.", OutputConfig())
+    runner: RunnerConfig = doc("How batches are run.", RunnerConfig())
+    source: str = field(default="<config>", metadata={"internal": True})
+
+
+class _ValueProblem(ValueError):
+    """Raised by a config's __post_init__: a key (relative to the section) and what is wrong."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.key = key
+        self.problem = problem
+
+
+def _did_you_mean(name: str, known: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if tp is type(None):
+        return "null"
+    if origin is tuple:
+        return f"a list of {_type_name(get_args(tp)[0])}"
+    if origin is dict:
+        return "a mapping of names to text"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {str: "text", int: "a whole number", float: "a number", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+class _Builder:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, problem: str) -> PipelineError:
+        where = f"{self.source}: {path}" if path else self.source
+        return PipelineError(f"{where}: {problem}")
+
+    def value(self, tp: Any, value: Any, path: str) -> Any:
+        origin = get_origin(tp)
+        if tp is Any:
+            return value
+        if origin in (Union, types.UnionType):
+            args = get_args(tp)
+            if value is None and type(None) in args:
+                return None
+            last: PipelineError | None = None
+            for arg in args:
+                if arg is type(None):
+                    continue
+                try:
+                    return self.value(arg, value, path)
+                except PipelineError as exc:
+                    last = exc
+            assert last is not None
+            raise last
+        if origin is Literal:
+            allowed = get_args(tp)
+            if value not in allowed:
+                raise self.fail(
+                    path,
+                    f"{value!r} is not allowed; expected one of {', '.join(map(repr, allowed))}"
+                    + (_did_you_mean(value, map(str, allowed)) if isinstance(value, str) else ""),
+                )
+            return value
+        if origin is tuple:
+            (item_tp, *_rest) = get_args(tp)
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list):
+                raise self.fail(path, f"expected {_type_name(tp)}, got {_yaml_type(value)}")
+            return tuple(self.value(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value))
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise self.fail(path, f"expected {_type_name(tp)}, got {_yaml_type(value)}")
+            key_tp, val_tp = get_args(tp)
+            return {
+                self.value(key_tp, k, path): self.value(val_tp, v, f"{path}.{k}")
+                for k, v in value.items()
+            }
+        if dataclasses.is_dataclass(tp):
+            return self.dataclass(tp, value, path)
+        if tp is bool:
+            if not isinstance(value, bool):
+                raise self.fail(path, f"expected true or false, got {value!r}")
+            return value
+        if tp is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise self.fail(path, f"expected a whole number, got {value!r}")
+            return value
+        if tp is float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise self.fail(path, f"expected a number, got {value!r}")
+            return float(value)
+        if tp is str:
+            if not isinstance(value, str):
+                raise self.fail(path, f"expected text, got {_yaml_type(value)} {value!r}")
+            return value
+        raise TypeError(f"config type {tp!r} is not supported")  # a bug, not a user mistake
+
+    def dataclass(self, cls: Any, data: Any, path: str, skip: tuple[str, ...] = ()) -> Any:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise self.fail(path, f"expected a mapping, got {_yaml_type(data)}")
+        hints = typing.get_type_hints(cls)
+        fields = {
+            f.name: f
+            for f in dataclasses.fields(cls)
+            if f.init and not f.metadata.get("internal") and f.name not in skip
+        }
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            if key in skip:
+                continue
+            if key not in fields:
+                known = sorted(fields)
+                raise self.fail(
+                    key_path,
+                    "unknown key; expected one of: "
+                    + (", ".join(known) if known else "(no options)")
+                    + _did_you_mean(str(key), known),
+                )
+            if cls is Config and key == "stages":
+                kwargs[key] = self.stages(value, key_path)
+            else:
+                kwargs[key] = self.value(hints[key], value, key_path)
+        try:
+            return cls(**kwargs)
+        except _ValueProblem as exc:
+            key_path = f"{path}.{exc.key}" if path else exc.key
+            raise self.fail(key_path, exc.problem) from None
+
+    def stages(self, value: Any, path: str) -> tuple[StageSpec, ...]:
+        from pipeline.stages import REGISTRY
+
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected a list of stages, got {_yaml_type(value)}")
+        specs: list[StageSpec] = []
+        for i, entry in enumerate(value):
+            entry_path = f"{path}[{i}]"
+            if isinstance(entry, str):
+                entry = {"name": entry}
+            if not isinstance(entry, dict) or "name" not in entry:
+                raise self.fail(entry_path, "expected a mapping with `name:` (the stage's name)")
+            name = entry["name"]
+            if name not in REGISTRY:
+                raise self.fail(
+                    f"{entry_path}.name",
+                    f"unknown stage {name!r}; known stages: {', '.join(sorted(REGISTRY))}"
+                    + _did_you_mean(str(name), REGISTRY),
+                )
+            cfg = self.dataclass(REGISTRY[name].config_cls, entry, entry_path, skip=("name",))
+            specs.append(StageSpec(name=name, config=cfg))
+        return tuple(specs)
+
+
+def _yaml_type(value: Any) -> str:
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "text",
+        int: "a number",
+        float: "a number",
+        bool: "true/false",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def parse_config(data: Any, source: str = "<config>") -> Config:
+    """Validate a loaded YAML document into a `Config` (raises PipelineError)."""
+    builder = _Builder(source)
+    if data is None:
+        data = {}
+    cfg: Config = builder.dataclass(Config, data, "")
+    return dataclasses.replace(cfg, source=source)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PipelineError(f"{p}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{p}: cannot read the config file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PipelineError(f"{p}{where}: not valid YAML: {problem}") from None
+    if data is not None and not isinstance(data, dict):
+        raise PipelineError(f"{p}: expected a mapping at the top of the file")
+    return parse_config(data, str(p))
+
+
+def with_overrides(
+    cfg: Config,
+    inputs: typing.Sequence[str] = (),
+    out: str | None = None,
+    workers: int | None = None,
+) -> Config:
+    """Apply the command line's `--input`, `--out` and `--workers` to a config."""
+    if inputs:
+        cfg = dataclasses.replace(cfg, input=dataclasses.replace(cfg.input, paths=tuple(inputs)))
+    if out is not None:
+        cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=out))
+    if workers is not None:
+        if workers < 1:
+            raise PipelineError(f"--workers {workers}: expected a whole number >= 1")
+        cfg = dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, workers=workers))
+    return cfg
+
+
+def _default_text(f: dataclasses.Field[Any]) -> str:
+    if f.default is not dataclasses.MISSING:
+        d = f.default
+        if dataclasses.is_dataclass(d):
+            return "(section)"
+        if d is None:
+            return "`null`"
+        if isinstance(d, tuple):
+            return "`[]`" if not d else f"`{list(d)}`"
+        if isinstance(d, bool):
+            return f"`{str(d).lower()}`"
+        return f"`{d!r}`" if isinstance(d, str) else f"`{d}`"
+    return "(required)"
+
+
+def iter_documented_fields(cls: Any, prefix: str = "") -> typing.Iterator[tuple[str, Any, Any]]:
+    """(key path, field, type) for every user-facing field of a config dataclass, depth first."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal") or not f.init:
+            continue
+        key = f"{prefix}{f.name}"
+        yield key, f, hints[f.name]
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from iter_documented_fields(hints[f.name], key + ".")
+
+
+def config_reference() -> str:
+    """docs/config.md, generated from the config classes and the stage registry."""
+    from pipeline.stages import REGISTRY
+
+    lines = [
+        "# Config reference",
+        "",
+        "<!-- Generated by `python -m pipeline.config > docs/config.md`; do not edit by hand. -->",
+        "",
+        "A run config is YAML. Every key below is optional unless marked required; unknown keys",
+        "are an error that names the key path and the closest known name.",
+        "",
+        "| key | type | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    for key, f, tp in iter_documented_fields(Config):
+        lines.append(f"| `{key}` | {_type_name(tp)} | {_default_text(f)} | {f.metadata['doc']} |")
+    lines += ["", "## Stages", ""]
+    lines.append(
+        "Each entry of `stages:` is `name: STAGE` plus that stage's options side by side, e.g."
+    )
+    lines += ["", "```yaml", "stages:", "  - name: normalize_text", "    strip_trailing: true", "```"]
+    for name in sorted(REGISTRY):
+        spec = REGISTRY[name]
+        lines += ["", f"### `{name}`", "", spec.summary, ""]
+        fields = list(iter_documented_fields(spec.config_cls))
+        if not fields:
+            lines.append("No options.")
+            continue
+        lines += ["| option | type | default | meaning |", "|---|---|---|---|"]
+        for key, f, tp in fields:
+            lines.append(
+                f"| `{key}` | {_type_name(tp)} | {_default_text(f)} | {f.metadata['doc']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(config_reference(), end="")

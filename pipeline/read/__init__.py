@@ -1,0 +1,101 @@
+"""Readers, one module per input format, and how a path becomes a list of input files."""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+from pipeline.read.base import RawRow, ReadOptions, ReadStats
+
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".xlsx": "xlsx",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def format_of(path: Path, configured: str) -> str:
+    """The format of one file: the configured one, or by extension."""
+    if configured != "auto":
+        return configured
+    fmt = EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise PipelineError(
+            f"{path}: cannot tell the format from the extension {path.suffix!r}; "
+            f"set input.format to one of csv, tsv, xlsx, json, jsonl, parquet"
+        )
+    return fmt
+
+
+def expand_paths(patterns: Sequence[str], configured_format: str) -> list[Path]:
+    """Files named by paths, globs and directories, in the order given (each glob sorted)."""
+    if not patterns:
+        raise PipelineError("no input: set input.paths in the config or pass --input PATH")
+    files: list[Path] = []
+    for pattern in patterns:
+        p = Path(pattern)
+        if p.is_dir():
+            found = sorted(
+                Path(root) / name
+                for root, _dirs, names in os.walk(p)
+                for name in names
+                if configured_format != "auto" or Path(name).suffix.lower() in EXTENSIONS
+            )
+            if not found:
+                raise PipelineError(f"{pattern}: directory holds no file of a known format")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        elif glob.has_magic(pattern):
+            found = sorted(Path(m) for m in glob.glob(pattern, recursive=True) if Path(m).is_file())
+            if not found:
+                raise PipelineError(f"{pattern}: no file matches this pattern")
+            files.extend(found)
+        else:
+            raise PipelineError(f"{pattern}: no such file or directory")
+    unique: dict[str, Path] = {}
+    for f in files:
+        unique.setdefault(os.path.realpath(f), f)
+    return list(unique.values())
+
+
+def reader_for(fmt: str) -> Any:
+    """The read function of one format (imported on demand: `ftprep check` stays light)."""
+    if fmt in ("csv", "tsv"):
+        from pipeline.read import delimited
+
+        return delimited.read_csv if fmt == "csv" else delimited.read_tsv
+    if fmt == "xlsx":
+        from pipeline.read import xlsx
+
+        return xlsx.read
+    if fmt == "json":
+        from pipeline.read import json_array
+
+        return json_array.read
+    if fmt == "jsonl":
+        from pipeline.read import jsonl
+
+        return jsonl.read
+    if fmt == "parquet":
+        from pipeline.read import parquet
+
+        return parquet.read
+    raise PipelineError(f"unknown format {fmt!r}")
+
+
+def read_rows(path: Path, fmt: str, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
+    """All rows of one file, in source order."""
+    reader = reader_for(fmt)
+    rows: Iterator[RawRow] = reader(path, opts, stats)
+    return rows

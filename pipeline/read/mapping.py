@@ -1,0 +1,265 @@
+"""Map source columns/keys to canonical fields: the configured `input.columns`, or a known shape.
+
+Recognised shapes (keys matched case-insensitively), checked in this order:
+
+| shape | source keys | canonical record |
+|---|---|---|
+| `chat` | `messages` (+ `tools`, `functions`, `parallel_tool_calls`) | chat |
+| `preference` | `input`, `preferred_output`, `non_preferred_output` | preference |
+| `sharegpt` | `conversations` of `{from, value}` (+ `system`, `tools`) | chat |
+| `prompt_completion` | `prompt`, `completion` | prompt_completion |
+| `alpaca` | `instruction`, `output` (+ `input`, `history`) | prompt_completion, or chat with history |
+| `dolly` | `instruction`, `response` (+ `context`) | prompt_completion |
+| `question_answer` | `question`/`answer` or `q`/`a` | prompt_completion |
+
+Alpaca and Dolly join instruction and input/context with a blank line, as Stanford Alpaca's
+own template does. Mapping never drops a record: one it cannot map gets the reason
+`shape_invalid`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from pipeline.errors import PipelineError
+
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bard": "assistant",
+    "bing": "assistant",
+    "model": "assistant",
+    "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+}
+
+_SHAPES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    # (shape, required keys, optional keys)
+    ("chat", ("messages",), ("tools", "functions", "parallel_tool_calls")),
+    ("preference", ("input", "preferred_output", "non_preferred_output"), ()),
+    ("sharegpt", ("conversations",), ("system", "tools")),
+    ("prompt_completion", ("prompt", "completion"), ()),
+    ("alpaca", ("instruction", "output"), ("input", "history", "system")),
+    ("dolly", ("instruction", "response"), ("context",)),
+    ("question_answer", ("question", "answer"), ()),
+    ("question_answer", ("q", "a"), ()),
+)
+_PROMPT_HINTS = ("prompt", "question", "instruction", "input", "ask", "query", "user", "q")
+_COMPLETION_HINTS = ("completion", "answer", "response", "output", "reply", "assistant", "a")
+
+
+class ShapeError(ValueError):
+    """A record that does not fit the file's shape (becomes `shape_invalid`)."""
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How one file's records become canonical records (picklable: sent to workers)."""
+
+    shape: str
+    columns: tuple[tuple[str, str], ...]  # (canonical or shape key, source key)
+
+    @property
+    def kind(self) -> str:
+        if self.shape in ("chat", "sharegpt"):
+            return "chat"
+        if self.shape == "preference":
+            return "preference"
+        if self.shape == "columns":
+            names = {c for c, _ in self.columns}
+            if "messages" in names:
+                return "chat"
+            if names & {"input", "preferred_output", "non_preferred_output"}:
+                return "preference"
+        return "prompt_completion"
+
+    def describe(self) -> dict[str, Any]:
+        return {"shape": self.shape, "kind": self.kind, "columns": dict(self.columns)}
+
+    def apply(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """Canonical fields of one source record; raises ShapeError when it does not fit."""
+        get = {k: rec.get(src) for k, src in self.columns}
+        shape = self.shape
+        if shape in ("columns", "prompt_completion", "question_answer", "chat", "preference"):
+            return {"kind": self.kind, **get}
+        if shape == "alpaca":
+            return _alpaca(get)
+        if shape == "dolly":
+            return {
+                "kind": "prompt_completion",
+                "prompt": _join(get.get("instruction"), get.get("context")),
+                "completion": get.get("response"),
+            }
+        if shape == "sharegpt":
+            return _sharegpt(get)
+        raise AssertionError(f"unknown shape {shape}")  # a bug
+
+
+def _join(first: Any, second: Any) -> Any:
+    if isinstance(second, str) and second.strip():
+        if isinstance(first, str):
+            return f"{first}\n\n{second}"
+    return first
+
+
+def _alpaca(get: dict[str, Any]) -> dict[str, Any]:
+    prompt = _join(get.get("instruction"), get.get("input"))
+    history = get.get("history")
+    system = get.get("system")
+    if not history and not (isinstance(system, str) and system):
+        return {"kind": "prompt_completion", "prompt": prompt, "completion": get.get("output")}
+    messages: list[dict[str, Any]] = []
+    if isinstance(system, str) and system:
+        messages.append({"role": "system", "content": system})
+    if history:
+        if not isinstance(history, list) or not all(
+            isinstance(h, list | tuple) and len(h) == 2 for h in history
+        ):
+            raise ShapeError("history must be a list of [instruction, response] pairs")
+        for q, a in history:
+            messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+    messages += [
+        {"role": "user", "content": prompt},
+        {"role": "assistant", "content": get.get("output")},
+    ]
+    return {"kind": "chat", "messages": messages}
+
+
+def _sharegpt(get: dict[str, Any]) -> dict[str, Any]:
+    conv = get.get("conversations")
+    if not isinstance(conv, list):
+        raise ShapeError("conversations must be a list of {from, value} turns")
+    messages: list[dict[str, Any]] = []
+    system = get.get("system")
+    if isinstance(system, str) and system:
+        messages.append({"role": "system", "content": system})
+    pending: list[str] = []  # tool call ids waiting for their observation
+    for i, turn in enumerate(conv):
+        if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
+            raise ShapeError(f"conversations[{i}] must be an object with `from` and `value`")
+        who, value = turn["from"], turn["value"]
+        role = SHAREGPT_ROLES.get(str(who), str(who))
+        if who == "function_call":
+            call_id = f"call_{i}"
+            try:
+                call = orjson.loads(value) if isinstance(value, str) else value
+                name, args = call["name"], call.get("arguments", {})
+            except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+                raise ShapeError(
+                    f"conversations[{i}].value: a function_call must be JSON with `name` "
+                    f"and `arguments` ({exc})"
+                ) from None
+            arguments = args if isinstance(args, str) else orjson.dumps(args).decode()
+            messages.append(
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": arguments},
+                        }
+                    ],
+                }
+            )
+            pending.append(call_id)
+        elif who == "observation":
+            tool_call_id = pending.pop(0) if pending else f"call_{i}"
+            messages.append({"role": "tool", "tool_call_id": tool_call_id, "content": value})
+        else:
+            messages.append({"role": role, "content": value})
+    out: dict[str, Any] = {"kind": "chat", "messages": messages}
+    tools = get.get("tools")
+    if isinstance(tools, str) and tools.strip():
+        try:
+            tools = orjson.loads(tools)
+        except orjson.JSONDecodeError as exc:
+            raise ShapeError(f"tools is a string that is not valid JSON ({exc})") from None
+    if tools:
+        if not isinstance(tools, list):
+            raise ShapeError("tools must be a list of function definitions")
+        out["tools"] = [
+            t if isinstance(t, dict) and t.get("type") == "function" and "function" in t
+            else {"type": "function", "function": t}
+            for t in tools
+        ]
+    return out
+
+
+def _lower_index(keys: Iterable[str]) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for k in keys:
+        index.setdefault(str(k).strip().lower(), k)
+    return index
+
+
+def detect(keys: Sequence[str]) -> Mapping | None:
+    """The first known shape whose required keys are all present (case-insensitive)."""
+    index = _lower_index(keys)
+    for shape, required, optional in _SHAPES:
+        if all(r in index for r in required):
+            cols = [(r, index[r]) for r in required]
+            cols += [(o, index[o]) for o in optional if o in index]
+            if shape == "question_answer":  # canonical names: question -> prompt, answer -> ...
+                cols = [("prompt", cols[0][1]), ("completion", cols[1][1])]
+            return Mapping(shape=shape, columns=tuple(cols))
+    return None
+
+
+def from_columns(columns: dict[str, str], keys: Sequence[str], source: str) -> Mapping:
+    """The configured `input.columns`, checked against the keys the file has."""
+    index = _lower_index(keys)
+    resolved = []
+    for canonical, src in columns.items():
+        if src in keys:
+            resolved.append((canonical, src))
+        elif src.strip().lower() in index:
+            resolved.append((canonical, index[src.strip().lower()]))
+        else:
+            raise PipelineError(
+                f"{source}: input.columns.{canonical}: no column or key {src!r} in this file; "
+                f"it has: {', '.join(map(str, keys)) or '(none)'}"
+            )
+    return Mapping(shape="columns", columns=tuple(resolved))
+
+
+def suggest(keys: Sequence[str]) -> str:
+    """A `columns:` block a user can paste, guessed from column names."""
+    names = [str(k) for k in keys if str(k).strip()]
+
+    def pick(hints: tuple[str, ...], taken: set[str]) -> str | None:
+        for hint in hints:
+            for n in names:
+                if n not in taken and (n.lower() == hint or hint in n.lower().split("_")):
+                    return n
+        return None
+
+    prompt = pick(_PROMPT_HINTS, set())
+    completion = pick(_COMPLETION_HINTS, {prompt} if prompt else set())
+    rest = [n for n in names if n not in (prompt, completion)]
+    prompt = prompt or (rest.pop(0) if rest else "PROMPT_COLUMN")
+    completion = completion or (rest.pop(0) if rest else "COMPLETION_COLUMN")
+    return f"input:\n  columns:\n    prompt: {prompt}\n    completion: {completion}"
+
+
+def resolve(columns: dict[str, str] | None, keys: Sequence[str], source: str) -> Mapping:
+    """The mapping for one file: configured columns, else a recognised shape, else exit 2."""
+    if columns:
+        return from_columns(columns, keys, source)
+    mapping = detect(keys)
+    if mapping is None:
+        found = ", ".join(repr(str(k)) for k in keys) or "(none)"
+        raise PipelineError(
+            f"{source}: no known record shape in the columns/keys found: {found}. "
+            "Say which column is which in the config, for example:\n" + suggest(keys)
+        )
+    return mapping

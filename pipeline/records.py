@@ -1,0 +1,81 @@
+"""The canonical record and the batch: what readers produce and stages work on.
+
+A batch is a pandas DataFrame, one row per record. Bookkeeping columns start with `_`:
+
+- `_source`, `_line`: where the record came from (see `pipeline.read.base` for `_line`);
+- `_ord`: the record's position in its work unit (source order);
+- `_record`: the original source record (dict), or None when it could not be parsed;
+- `_raw`: the raw text of a row that could not be parsed;
+- `_reason`, `_message`, `_stage`: set when the record is rejected (None while it is kept);
+- `_warnings`: a list of warning codes for a kept record.
+
+Canonical fields: `kind` (`prompt_completion`, `chat`, `preference`) and the fields of that
+kind (`prompt`/`completion`, `messages`/`tools`/`functions`,
+`input`/`preferred_output`/`non_preferred_output`). Stages use only canonical names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+KINDS = ("prompt_completion", "chat", "preference")
+BOOK_COLUMNS = ("_source", "_line", "_ord", "_record", "_raw", "_reason", "_message", "_stage")
+FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {
+    "prompt_completion": ("prompt", "completion"),
+    "chat": ("messages", "tools", "functions", "parallel_tool_calls"),
+    "preference": ("input", "preferred_output", "non_preferred_output"),
+}
+REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
+    "prompt_completion": ("prompt", "completion"),
+    "chat": ("messages",),
+    "preference": ("input", "preferred_output", "non_preferred_output"),
+}
+ALL_FIELDS = tuple(dict.fromkeys(f for fs in FIELDS_BY_KIND.values() for f in fs))
+CHANGES_ATTR = "ftprep_changes"
+
+
+def live(batch: pd.DataFrame) -> pd.Series:
+    """Mask of the records not rejected so far."""
+    return batch["_reason"].isna()
+
+
+def drop_where(
+    batch: pd.DataFrame, mask: pd.Series, reason: str, message: str | pd.Series
+) -> pd.DataFrame:
+    """Mark the rows in `mask` as rejected with `reason` (rows already rejected keep theirs).
+
+    Returns the same frame (stages call it on their own copy). `message` says what to change,
+    either one text for all rows or a Series aligned with the batch.
+    """
+    mask = mask.fillna(False).astype(bool) & batch["_reason"].isna()
+    if not mask.any():
+        return batch
+    batch.loc[mask, "_reason"] = reason
+    if isinstance(message, pd.Series):
+        batch.loc[mask, "_message"] = message[mask]
+    else:
+        batch.loc[mask, "_message"] = message
+    return batch
+
+
+def count_change(batch: pd.DataFrame, name: str, n: int) -> None:
+    """Add `n` to a named change counter (e.g. `zero_width_removed`) that the runner reports."""
+    if n:
+        changes: dict[str, int] = batch.attrs.setdefault(CHANGES_ATTR, {})
+        changes[name] = changes.get(name, 0) + int(n)
+
+
+def empty_batch() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in (*BOOK_COLUMNS, "kind")})
+
+
+def make_batch(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Build a batch from canonical record dicts (missing columns become None)."""
+    columns = [*BOOK_COLUMNS, "kind", *ALL_FIELDS]
+    data = {c: [r.get(c) for r in rows] for c in columns}
+    frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in data.items()})
+    frame["_line"] = frame["_line"].astype("int64")
+    frame["_ord"] = frame["_ord"].astype("int64")
+    return frame

@@ -1,0 +1,492 @@
+"""The only loop: read inputs, run the stages over batches in worker processes, decide, write.
+
+1. Plan: every input file is opened, its encoding detected and its columns mapped before any
+   batch runs, so a mapping problem stops the run at once (exit 2).
+2. Work units: UTF-8 JSONL is cut into byte ranges that each worker reads itself; other formats
+   are read by this process and handed out in batches. At most two units per worker are in
+   flight, so memory stays flat whatever the input size.
+3. A worker maps rows to canonical records, runs the batch stages, and spools kept and rejected
+   lines to its unit's files, returning only counts and a compact key table.
+4. Dataset stages decide over the key table; the spools are then streamed, in source order,
+   into train.jsonl, validation.jsonl and rejected.jsonl, renamed into place at the end.
+
+Outputs depend only on the inputs and the config: not on batch size, worker count or timing.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from pipeline.config import Config, StageSpec
+from pipeline.errors import PipelineError
+from pipeline.read import expand_paths, format_of, read_rows
+from pipeline.read.base import RawRow, ReadOptions, ReadStats
+from pipeline.read.mapping import Mapping, ShapeError, resolve
+from pipeline.records import CHANGES_ATTR, make_batch
+from pipeline.write.jsonl import AtomicOutputs, dumps, output_record, rejected_line
+
+log = logging.getLogger("ftprep")
+
+SAMPLE_ROWS = 1000
+OUTPUT_FILES = ("train.jsonl", "validation.jsonl", "rejected.jsonl", "report.json")
+READ_STAGE = "read"
+
+
+@dataclass
+class InputFile:
+    index: int
+    path: Path
+    fmt: str
+    mapping: Mapping
+    ranges: list[tuple[int, int, int]] | None = None  # UTF-8 JSONL: read by the workers
+    stats: ReadStats = field(default_factory=ReadStats)
+    rows: int = 0
+
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of work: a byte range of a JSONL file, or rows the parent read."""
+
+    index: int
+    file_index: int
+    source: str
+    mapping: Mapping
+    rows: tuple[RawRow, ...] | None = None
+    byte_range: tuple[int, int, int] | None = None
+
+
+@dataclass
+class StageCounts:
+    rows_in: int = 0
+    rows_out: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    changes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: StageCounts) -> None:
+        self.rows_in += other.rows_in
+        self.rows_out += other.rows_out
+        self.rejected.update(other.rejected)
+        self.changes.update(other.changes)
+
+    def as_dict(self, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "rejected": dict(sorted(self.rejected.items())),
+            "changes": dict(sorted(self.changes.items())),
+        }
+
+
+@dataclass
+class UnitResult:
+    index: int
+    file_index: int
+    rows_in: int
+    blank_lines: int
+    stages: dict[str, StageCounts]
+    kept: int
+    rejected: int
+    kept_path: str
+    rejected_path: str
+    # first source lines of each reason, for the report
+    examples: dict[str, list[int]]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out_dir: Path
+    report: dict[str, Any]
+    files: list[Path]
+
+
+# --- planning -----------------------------------------------------------------------------
+
+
+def plan_inputs(cfg: Config) -> list[InputFile]:
+    """Open every input, detect its encoding and map its columns (PipelineError on problems)."""
+    inputs = []
+    opts = _read_options(cfg)
+    for i, path in enumerate(expand_paths(cfg.input.paths, cfg.input.format)):
+        fmt = format_of(path, cfg.input.format)
+        if fmt == "jsonl":
+            inputs.append(_plan_jsonl(i, path, cfg, opts))
+            continue
+        stats = ReadStats()
+        rows = read_rows(path, fmt, opts, stats)
+        try:
+            sample = list(islice(rows, SAMPLE_ROWS))
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+        keys = stats.columns or _keys_of(sample)
+        mapping = resolve(cfg.input.columns, keys, str(path))
+        inputs.append(InputFile(i, path, fmt, mapping))
+    return inputs
+
+
+def _read_options(cfg: Config) -> ReadOptions:
+    return ReadOptions(
+        encoding=cfg.input.encoding, sheet=cfg.input.sheet, delimiter=cfg.input.delimiter
+    )
+
+
+def _keys_of(rows: list[RawRow]) -> list[str]:
+    keys: dict[str, None] = {}
+    for row in rows:
+        if row.record is not None:
+            keys.update(dict.fromkeys(row.record))
+    return list(keys)
+
+
+def _plan_jsonl(i: int, path: Path, cfg: Config, opts: ReadOptions) -> InputFile:
+    from pipeline.read.encoding import detect
+    from pipeline.read.jsonl import parse_line, plan_ranges
+
+    detected = detect(path, cfg.input.encoding)
+    stats = ReadStats(
+        encoding=detected.encoding,
+        bom_removed=detected.bom_removed,
+        confidence=detected.confidence,
+    )
+    utf8 = detected.encoding.replace("_", "-").lower() in ("utf-8", "utf8", "utf-8-sig", "ascii")
+    sample: list[RawRow] = []
+    if utf8:
+        with open(path, "rb") as f:
+            f.seek(detected.bom_len)
+            for lineno, line in enumerate(f, start=1):
+                row = parse_line(line, lineno)
+                if row is not None:
+                    sample.append(row)
+                if len(sample) >= SAMPLE_ROWS:
+                    break
+    else:
+        rows = read_rows(path, "jsonl", opts, ReadStats())
+        sample = list(islice(rows, SAMPLE_ROWS))
+        rows.close()  # type: ignore[attr-defined]
+    mapping = resolve(cfg.input.columns, _keys_of(sample), str(path))
+    ranges = plan_ranges(path, detected.bom_len, cfg.runner.chunk_bytes) if utf8 else None
+    return InputFile(i, path, "jsonl", mapping, ranges=ranges, stats=stats)
+
+
+def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:
+    """Work units in source order; rows of non-JSONL files are read here, lazily."""
+    opts = _read_options(cfg)
+    n = 0
+    for inp in inputs:
+        if inp.ranges is not None:
+            for r in inp.ranges:
+                yield Unit(n, inp.index, inp.source, inp.mapping, byte_range=r)
+                n += 1
+            continue
+        inp.stats = ReadStats()
+        rows = read_rows(inp.path, inp.fmt, opts, inp.stats)
+        while True:
+            chunk = tuple(islice(rows, cfg.runner.batch_size))
+            if not chunk:
+                break
+            yield Unit(n, inp.index, inp.source, inp.mapping, rows=chunk)
+            n += 1
+
+
+# --- the worker side ----------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(stages: tuple[StageSpec, ...], batch_size: int, spool: str, paths: list[str]) -> None:
+    from pipeline.stages import REGISTRY
+
+    _WORKER["stages"] = [(s.name, REGISTRY[s.name], s.config) for s in stages]
+    _WORKER["batch_size"] = batch_size
+    _WORKER["spool"] = spool
+    _WORKER["paths"] = paths
+
+
+def _unit_rows(unit: Unit, blank: list[int]) -> Iterator[RawRow]:
+    if unit.rows is not None:
+        yield from unit.rows
+        return
+    from pipeline.read.jsonl import read_range
+
+    assert unit.byte_range is not None
+    start, end, first_line = unit.byte_range
+    for row in read_range(Path(_WORKER["paths"][unit.file_index]), start, end, first_line):
+        if row is None:
+            blank[0] += 1
+        else:
+            yield row
+
+
+def _to_record(unit: Unit, row: RawRow, ordinal: int) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "_source": unit.source,
+        "_line": row.line,
+        "_ord": ordinal,
+        "_record": row.record,
+        "_raw": row.raw,
+        "kind": unit.mapping.kind,
+    }
+    if row.reason is not None:
+        rec.update(_reason=row.reason, _message=row.message, _stage=READ_STAGE)
+        return rec
+    assert row.record is not None
+    try:
+        rec.update(unit.mapping.apply(row.record))
+    except ShapeError as exc:
+        rec.update(
+            _reason="shape_invalid",
+            _message=f"does not fit the {unit.mapping.shape} shape: {exc}",
+            _stage=READ_STAGE,
+        )
+    return rec
+
+
+def run_stages(
+    batch: pd.DataFrame, stages: list[tuple[str, Any, Any]], counts: dict[str, StageCounts]
+) -> pd.DataFrame:
+    """Run the batch stages in order over the records not yet rejected; count in and out."""
+    for name, entry, stage_cfg in stages:
+        if entry.kind != "batch":
+            continue
+        alive = batch["_reason"].isna()
+        part = batch[alive]
+        c = counts.setdefault(name, StageCounts())
+        c.rows_in += len(part)
+        if part.empty:
+            continue
+        part = part.copy()
+        part.attrs = {}
+        result = entry.fn(part, stage_cfg)
+        if not result.index.equals(part.index):
+            raise AssertionError(f"stage {name} changed the rows of its batch")  # a bug
+        newly = result["_reason"].notna()
+        result.loc[newly, "_stage"] = name
+        c.rows_out += int((~newly).sum())
+        c.rejected.update(result.loc[newly, "_reason"].tolist())
+        c.changes.update(result.attrs.get(CHANGES_ATTR, {}))
+        result.attrs = {}
+        if bool(alive.all()):
+            batch = result
+        else:
+            batch = pd.concat([batch[~alive], result]).sort_index(kind="stable")
+    return batch
+
+
+def process_unit(unit: Unit) -> UnitResult:
+    """Map, run the stages and spool one unit (runs in a worker process)."""
+    spool = Path(_WORKER["spool"])
+    kept_path = spool / f"unit-{unit.index:07d}.kept"
+    rej_path = spool / f"unit-{unit.index:07d}.rej"
+    counts: dict[str, StageCounts] = {READ_STAGE: StageCounts()}
+    examples: dict[str, list[int]] = {}
+    blank = [0]
+    rows_in = kept = rejected = 0
+    rows = _unit_rows(unit, blank)
+    ordinal = 0
+    with open(kept_path, "wb") as kept_f, open(rej_path, "wb") as rej_f:
+        while True:
+            chunk = list(islice(rows, _WORKER["batch_size"]))
+            if not chunk:
+                break
+            records = [_to_record(unit, row, ordinal + i) for i, row in enumerate(chunk)]
+            ordinal += len(records)
+            rows_in += len(records)
+            batch = make_batch(records)
+            read_rejects = batch["_reason"].notna()
+            rc = counts[READ_STAGE]
+            rc.rows_in += len(batch)
+            rc.rows_out += int((~read_rejects).sum())
+            rc.rejected.update(batch.loc[read_rejects, "_reason"].tolist())
+            batch = run_stages(batch, _WORKER["stages"], counts)
+            k, r = _spool(batch, kept_f, rej_f, examples)
+            kept += k
+            rejected += r
+    return UnitResult(
+        unit.index, unit.file_index, rows_in, blank[0], counts, kept, rejected,
+        str(kept_path), str(rej_path), examples,
+    )
+
+
+def _spool(
+    batch: pd.DataFrame, kept_f: Any, rej_f: Any, examples: dict[str, list[int]]
+) -> tuple[int, int]:
+    kept = rejected = 0
+    for row in batch.to_dict("records"):
+        if row["_reason"] is None or row["_reason"] != row["_reason"]:
+            try:
+                line = dumps(output_record(row))
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                row["_reason"], row["_stage"] = "record_unserializable", "write"
+                row["_message"] = f"cannot be written as JSON: {exc}"
+            else:
+                kept_f.write(line + b"\n")
+                kept += 1
+                continue
+        record = row["_record"] if row["_record"] is not None else row["_raw"]
+        rej_f.write(
+            rejected_line(
+                row["_source"], int(row["_line"]), row["_stage"], row["_reason"],
+                row["_message"], record,
+            )
+            + b"\n"
+        )
+        ex = examples.setdefault(row["_reason"], [])
+        if len(ex) < 5:
+            ex.append(int(row["_line"]))
+        rejected += 1
+    return kept, rejected
+
+
+# --- the parent side ----------------------------------------------------------------------
+
+
+def _execute(units: Iterator[Unit], cfg: Config, spool: Path, paths: list[str]) -> list[UnitResult]:
+    workers = cfg.runner.workers or os.cpu_count() or 1
+    init_args = (cfg.stages, cfg.runner.batch_size, str(spool), paths)
+    results: list[UnitResult] = []
+    if workers == 1:
+        _init_worker(*init_args)
+        return [process_unit(u) for u in units]
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["pipeline.runner", "pipeline.stages"])
+    with ctx.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
+        in_flight: deque[Any] = deque()
+        for unit in units:
+            in_flight.append(pool.apply_async(process_unit, (unit,)))
+            while len(in_flight) >= 2 * workers:
+                results.append(in_flight.popleft().get())
+        while in_flight:
+            results.append(in_flight.popleft().get())
+    return results
+
+
+def run(cfg: Config) -> RunResult:
+    """Run a validated config end to end; returns the report. Raises PipelineError."""
+    inputs = plan_inputs(cfg)
+    for inp in inputs:
+        log.info("%s: %s, %s shape", inp.source, inp.fmt, inp.mapping.shape)
+    out_dir = Path(cfg.output.dir)
+    with AtomicOutputs(out_dir) as outputs:
+        spool = outputs.scratch("")
+        spool.mkdir(parents=True)
+        paths = [str(inp.path) for inp in inputs]
+        results = _execute(iter_units(inputs, cfg), cfg, spool, paths)
+        stage_counts = _merge_counts(results, cfg)
+        totals = _write_outputs(results, outputs)
+        rows_in = sum(r.rows_in for r in results)
+        for inp in inputs:
+            inp.rows = sum(r.rows_in for r in results if r.file_index == inp.index)
+            inp.stats.blank_lines += sum(r.blank_lines for r in results if r.file_index == inp.index)
+        report = _report(cfg, inputs, stage_counts, results, rows_in, totals)
+        with open(outputs.path("report.json"), "wb") as f:
+            f.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        if not report["identity"]["holds"]:
+            raise PipelineError(
+                f"records were lost: rows_in {rows_in} != train {totals['train']} + validation "
+                f"{totals['validation']} + rejected {totals['rejected']}; outputs not written"
+            )
+        files = outputs.commit(OUTPUT_FILES)
+    for name, c in stage_counts.items():
+        log.info("stage %s: %d in, %d out %s", name, c.rows_in, c.rows_out, dict(c.rejected))
+    return RunResult(out_dir, report, files)
+
+
+def _merge_counts(results: list[UnitResult], cfg: Config) -> dict[str, StageCounts]:
+    merged: dict[str, StageCounts] = {READ_STAGE: StageCounts()}
+    for s in cfg.stages:
+        merged.setdefault(s.name, StageCounts())
+    for r in results:
+        for name, c in r.stages.items():
+            merged.setdefault(name, StageCounts()).add(c)
+    return merged
+
+
+def _write_outputs(results: list[UnitResult], outputs: AtomicOutputs) -> dict[str, int]:
+    totals = {"train": 0, "validation": 0, "rejected": 0}
+    with open(outputs.path("train.jsonl"), "wb") as train, open(
+        outputs.path("rejected.jsonl"), "wb"
+    ) as rejected:
+        for r in results:
+            with open(r.kept_path, "rb") as f:
+                for line in f:
+                    train.write(line)
+                    totals["train"] += 1
+            with open(r.rejected_path, "rb") as f:
+                for line in f:
+                    rejected.write(line)
+                    totals["rejected"] += 1
+            os.unlink(r.kept_path)
+            os.unlink(r.rejected_path)
+    return totals
+
+
+def _report(
+    cfg: Config,
+    inputs: list[InputFile],
+    stage_counts: dict[str, StageCounts],
+    results: list[UnitResult],
+    rows_in: int,
+    totals: dict[str, int],
+) -> dict[str, Any]:
+    from pipeline import __version__
+
+    examples: dict[str, dict[str, list[int]]] = {}
+    for r in results:
+        src = inputs[r.file_index].source
+        for reason, lines in r.examples.items():
+            per = examples.setdefault(reason, {})
+            have = per.setdefault(src, [])
+            have.extend(lines[: max(0, 5 - len(have))])
+    reasons: Counter[str] = Counter()
+    for c in stage_counts.values():
+        reasons.update(c.rejected)
+    holds = rows_in == totals["train"] + totals["validation"] + totals["rejected"]
+    return {
+        "ftprep_version": __version__,
+        "config": cfg.source,
+        "target": cfg.target,
+        "inputs": [
+            {
+                "path": inp.source,
+                "format": inp.fmt,
+                "rows": inp.rows,
+                **inp.stats.as_dict(),
+                "mapping": inp.mapping.describe(),
+            }
+            for inp in inputs
+        ],
+        "stages": [c.as_dict(name) for name, c in stage_counts.items()],
+        "rejected_by_reason": {
+            reason: {"count": n, "first_lines": examples.get(reason, {})}
+            for reason, n in sorted(reasons.items())
+        },
+        "totals": {"rows_in": rows_in, **totals},
+        "identity": {
+            "rows_in": rows_in,
+            "train + validation + rejected": totals["train"]
+            + totals["validation"]
+            + totals["rejected"],
+            "holds": holds,
+        },
+        "outputs": {
+            "train": "train.jsonl",
+            "rejected": "rejected.jsonl",
+        },
+    }

@@ -1,0 +1,118 @@
+"""Atomic outputs and the JSONL lines ftprep writes.
+
+Every output is written into a temporary folder inside the output dir and renamed into place
+only when the whole run succeeded, so a failed or killed run never leaves a partial file at a
+final path and keeps the previous outputs. Lines are UTF-8 without BOM, LF, no `\\/` escaping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from pipeline.errors import PipelineError
+
+_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def dumps(value: Any) -> bytes:
+    """One JSON value as compact UTF-8 bytes (raises TypeError/JSONEncodeError on odd types)."""
+    return orjson.dumps(value, option=_OPTS)
+
+
+def dumps_lenient(value: Any) -> bytes:
+    """Like `dumps`, but anything orjson cannot encode is written as its `str()`."""
+    return orjson.dumps(value, option=_OPTS, default=str)
+
+
+def output_record(row: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object written for a kept record in its canonical shape."""
+    kind = row["kind"]
+    if kind == "prompt_completion":
+        return {"prompt": row["prompt"], "completion": row["completion"]}
+    if kind == "chat":
+        out: dict[str, Any] = {"messages": row["messages"]}
+        for key in ("tools", "functions", "parallel_tool_calls"):
+            if row.get(key) is not None:
+                out[key] = row[key]
+        return out
+    if kind == "preference":
+        return {
+            "input": row["input"],
+            "preferred_output": row["preferred_output"],
+            "non_preferred_output": row["non_preferred_output"],
+        }
+    raise AssertionError(f"unknown kind {kind!r}")  # a bug
+
+
+def rejected_line(
+    source: str, line: int, stage: str, reason: str, message: str, record: Any
+) -> bytes:
+    """One line of rejected.jsonl."""
+    return dumps_lenient(
+        {
+            "source": source,
+            "line": line,
+            "stage": stage,
+            "reason": reason,
+            "message": message,
+            "record": record,
+        }
+    )
+
+
+class AtomicOutputs:
+    """A temporary folder in the output dir whose files are renamed into place on `commit`."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PipelineError(f"{out_dir}: cannot create the output directory ({exc})") from None
+        self.tmp = Path(tempfile.mkdtemp(prefix=".ftprep-tmp-", dir=out_dir))
+        self.produced: list[str] = []
+
+    def path(self, name: str) -> Path:
+        """Where to write output `name` until commit."""
+        if name not in self.produced:
+            self.produced.append(name)
+        return self.tmp / name
+
+    def scratch(self, name: str) -> Path:
+        """A scratch file that is never published."""
+        return self.tmp / "scratch" / name
+
+    def commit(self, managed: tuple[str, ...] = ()) -> list[Path]:
+        """Rename every produced file into place; remove stale `managed` outputs not produced."""
+        finals = []
+        for name in self.produced:
+            final = self.out_dir / name
+            os.replace(self.tmp / name, final)
+            finals.append(final)
+        for name in managed:
+            stale = self.out_dir / name
+            if name not in self.produced and stale.exists():
+                stale.unlink()
+        self.cleanup()
+        return finals
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> AtomicOutputs:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
