@@ -15,6 +15,7 @@ Outputs depend only on the inputs and the config: not on batch size, worker coun
 
 from __future__ import annotations
 
+import heapq
 import logging
 import multiprocessing as mp
 import os
@@ -25,16 +26,24 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 
 from pipeline.config import Config, StageSpec
+from pipeline.dataset import TRAIN, VALIDATION, Decisions, KeyTable
 from pipeline.errors import PipelineError
 from pipeline.read import expand_paths, format_of, read_rows
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
 from pipeline.read.mapping import Mapping, ShapeError, resolve
 from pipeline.records import CHANGES_ATTR, make_batch
-from pipeline.write.jsonl import AtomicOutputs, dumps, output_record, rejected_line
+from pipeline.write.jsonl import (
+    AtomicOutputs,
+    dumps,
+    dumps_lenient,
+    output_record,
+    rejected_line,
+)
 
 log = logging.getLogger("ftprep")
 
@@ -106,6 +115,11 @@ class UnitResult:
     rejected_path: str
     # first source lines of each reason, for the report
     examples: dict[str, list[int]]
+    kept_lines: list[int] = field(default_factory=list)  # source line of each kept record
+    kept_ords: list[int] = field(default_factory=list)  # unit ordinal of each kept record
+    rejected_ords: list[int] = field(default_factory=list)
+    keys: dict[str, list[Any]] = field(default_factory=dict)  # dataset-stage key columns
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -295,19 +309,23 @@ def process_unit(unit: Unit) -> UnitResult:
     kept_path = spool / f"unit-{unit.index:07d}.kept"
     rej_path = spool / f"unit-{unit.index:07d}.rej"
     counts: dict[str, StageCounts] = {READ_STAGE: StageCounts()}
-    examples: dict[str, list[int]] = {}
+    result = UnitResult(
+        unit.index, unit.file_index, 0, 0, counts, 0, 0, str(kept_path), str(rej_path), {},
+        source=unit.source,
+    )
     blank = [0]
-    rows_in = kept = rejected = 0
     rows = _unit_rows(unit, blank)
     ordinal = 0
-    with open(kept_path, "wb") as kept_f, open(rej_path, "wb") as rej_f:
+    with open(kept_path, "wb") as kept_f, open(rej_path, "wb") as rej_f, open(
+        _orig_path(kept_path), "wb"
+    ) as orig_f:
         while True:
             chunk = list(islice(rows, _WORKER["batch_size"]))
             if not chunk:
                 break
             records = [_to_record(unit, row, ordinal + i) for i, row in enumerate(chunk)]
             ordinal += len(records)
-            rows_in += len(records)
+            result.rows_in += len(records)
             batch = make_batch(records)
             read_rejects = batch["_reason"].notna()
             rc = counts[READ_STAGE]
@@ -315,31 +333,48 @@ def process_unit(unit: Unit) -> UnitResult:
             rc.rows_out += int((~read_rejects).sum())
             rc.rejected.update(batch.loc[read_rejects, "_reason"].tolist())
             batch = run_stages(batch, _WORKER["stages"], counts)
-            k, r = _spool(batch, kept_f, rej_f, examples)
-            kept += k
-            rejected += r
-    return UnitResult(
-        unit.index, unit.file_index, rows_in, blank[0], counts, kept, rejected,
-        str(kept_path), str(rej_path), examples,
-    )
+            _spool(batch, kept_f, rej_f, orig_f, result)
+    result.blank_lines = blank[0]
+    return result
+
+
+def _orig_path(kept_path: Path | str) -> Path:
+    return Path(str(kept_path) + ".orig")
+
+
+def _dataset_keys(kept: pd.DataFrame, result: UnitResult) -> None:
+    """Key-table columns of the kept records for every dataset stage (namespaced by position)."""
+    for i, (_name, entry, stage_cfg) in enumerate(_WORKER["stages"]):
+        if entry.kind != "dataset" or kept.empty:
+            continue
+        for col, values in entry.keys(kept, stage_cfg).items():
+            result.keys.setdefault(f"{i}:{col}", []).extend(list(values))
 
 
 def _spool(
-    batch: pd.DataFrame, kept_f: Any, rej_f: Any, examples: dict[str, list[int]]
-) -> tuple[int, int]:
-    kept = rejected = 0
-    for row in batch.to_dict("records"):
+    batch: pd.DataFrame, kept_f: Any, rej_f: Any, orig_f: Any, result: UnitResult
+) -> None:
+    """Write kept lines (and their original records) and rejected lines of one batch."""
+    kept_rows: list[int] = []
+    rows: list[dict[str, Any]] = batch.to_dict("records")  # type: ignore[assignment]
+    for pos, row in enumerate(rows):
+        record = row["_record"] if row["_record"] is not None else row["_raw"]
         if row["_reason"] is None or row["_reason"] != row["_reason"]:
             try:
                 line = dumps(output_record(row))
             except (TypeError, orjson.JSONEncodeError) as exc:
                 row["_reason"], row["_stage"] = "record_unserializable", "write"
                 row["_message"] = f"cannot be written as JSON: {exc}"
+                c = result.stages.setdefault("write", StageCounts())
+                c.rejected["record_unserializable"] += 1
             else:
                 kept_f.write(line + b"\n")
-                kept += 1
+                orig_f.write(dumps_lenient(record) + b"\n")
+                result.kept += 1
+                result.kept_lines.append(int(row["_line"]))
+                result.kept_ords.append(int(row["_ord"]))
+                kept_rows.append(pos)
                 continue
-        record = row["_record"] if row["_record"] is not None else row["_raw"]
         rej_f.write(
             rejected_line(
                 row["_source"], int(row["_line"]), row["_stage"], row["_reason"],
@@ -347,11 +382,12 @@ def _spool(
             )
             + b"\n"
         )
-        ex = examples.setdefault(row["_reason"], [])
+        result.rejected_ords.append(int(row["_ord"]))
+        ex = result.examples.setdefault(row["_reason"], [])
         if len(ex) < 5:
             ex.append(int(row["_line"]))
-        rejected += 1
-    return kept, rejected
+        result.rejected += 1
+    _dataset_keys(batch.iloc[kept_rows], result)
 
 
 # --- the parent side ----------------------------------------------------------------------
@@ -389,12 +425,15 @@ def run(cfg: Config) -> RunResult:
         paths = [str(inp.path) for inp in inputs]
         results = _execute(iter_units(inputs, cfg), cfg, spool, paths)
         stage_counts = _merge_counts(results, cfg)
-        totals = _write_outputs(results, outputs)
+        decisions, dataset_info = _decide(results, inputs, cfg, stage_counts)
+        totals = _write_outputs(results, decisions, outputs)
         rows_in = sum(r.rows_in for r in results)
         for inp in inputs:
-            inp.rows = sum(r.rows_in for r in results if r.file_index == inp.index)
-            inp.stats.blank_lines += sum(r.blank_lines for r in results if r.file_index == inp.index)
-        report = _report(cfg, inputs, stage_counts, results, rows_in, totals)
+            mine = [r for r in results if r.file_index == inp.index]
+            inp.rows = sum(r.rows_in for r in mine)
+            inp.stats.blank_lines += sum(r.blank_lines for r in mine)
+        report = _report(cfg, inputs, stage_counts, results, rows_in, totals, decisions)
+        report["dataset"] = dataset_info
         with open(outputs.path("report.json"), "wb") as f:
             f.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
         if not report["identity"]["holds"]:
@@ -418,22 +457,98 @@ def _merge_counts(results: list[UnitResult], cfg: Config) -> dict[str, StageCoun
     return merged
 
 
-def _write_outputs(results: list[UnitResult], outputs: AtomicOutputs) -> dict[str, int]:
-    totals = {"train": 0, "validation": 0, "rejected": 0}
-    with open(outputs.path("train.jsonl"), "wb") as train, open(
-        outputs.path("rejected.jsonl"), "wb"
-    ) as rejected:
+def _decide(
+    results: list[UnitResult],
+    inputs: list[InputFile],
+    cfg: Config,
+    counts: dict[str, StageCounts],
+) -> tuple[Decisions, dict[str, Any]]:
+    """Run the dataset stages, in config order, over the key table of all kept records."""
+    from pipeline.stages import REGISTRY
+
+    n = sum(r.kept for r in results)
+    decisions = Decisions.all_train(n)
+    info: dict[str, Any] = {}
+    dataset_stages = [
+        (i, s) for i, s in enumerate(cfg.stages) if REGISTRY[s.name].kind == "dataset"
+    ]
+    if not dataset_stages:
+        return decisions, info
+    source = [inputs[r.file_index].source for r in results for _ in range(r.kept)]
+    line = np.fromiter((x for r in results for x in r.kept_lines), dtype=np.int64, count=n)
+    for i, spec in dataset_stages:
+        prefix = f"{i}:"
+        gathered: dict[str, list[Any]] = {}
         for r in results:
-            with open(r.kept_path, "rb") as f:
-                for line in f:
-                    train.write(line)
-                    totals["train"] += 1
-            with open(r.rejected_path, "rb") as f:
-                for line in f:
-                    rejected.write(line)
+            for key, values in r.keys.items():
+                if key.startswith(prefix):
+                    gathered.setdefault(key[len(prefix) :], []).extend(values)
+        table = KeyTable(source, line, {k: np.asarray(v) for k, v in gathered.items()})
+        c = counts.setdefault(spec.name, StageCounts())
+        alive_before = int(decisions.alive().sum())
+        entry = REGISTRY[spec.name]
+        assert entry.decide is not None
+        info[spec.name] = entry.decide(table, decisions, spec.config)
+        c.rows_in += alive_before
+        c.rows_out += int(decisions.alive().sum())
+        c.rejected.update(decisions.counts.get(spec.name, {}))
+    return decisions, info
+
+
+def _write_outputs(
+    results: list[UnitResult], decisions: Decisions, outputs: AtomicOutputs
+) -> dict[str, int]:
+    """Stream the spools, in source order, into the final files."""
+    totals = {"train": 0, "validation": 0, "rejected": 0}
+    names = ["train.jsonl", "rejected.jsonl"]
+    if decisions.write_validation:
+        names.insert(1, "validation.jsonl")
+    files = {name: open(outputs.path(name), "wb") for name in names}  # noqa: SIM115
+    train = files["train.jsonl"]
+    validation = files.get("validation.jsonl")
+    rejected = files["rejected.jsonl"]
+    dest = decisions.dest
+    g = 0  # key-table row of the next kept record
+    try:
+        for r in results:
+            dataset_rejects: list[tuple[int, bytes]] = []
+            with open(r.kept_path, "rb") as kept, open(_orig_path(r.kept_path), "rb") as orig:
+                for ordinal, line_no, line, orig_line in zip(
+                    r.kept_ords, r.kept_lines, kept, orig, strict=True
+                ):
+                    d = dest[g]
+                    if d == TRAIN:
+                        train.write(line)
+                        totals["train"] += 1
+                    elif d == VALIDATION:
+                        assert validation is not None, "a split stage must set write_validation"
+                        validation.write(line)
+                        totals["validation"] += 1
+                    else:
+                        stage, reason, message = decisions.reasons[g]
+                        record = orjson.loads(orig_line)
+                        dataset_rejects.append(
+                            (
+                                ordinal,
+                                rejected_line(
+                                    r.source, line_no, stage, reason, message, record
+                                ),
+                            )
+                        )
+                    g += 1
+            with open(r.rejected_path, "rb") as rej:
+                merged = heapq.merge(
+                    zip(r.rejected_ords, (ln.rstrip(b"\n") for ln in rej), strict=True),
+                    dataset_rejects,
+                )
+                for _ordinal, line in merged:
+                    rejected.write(line + b"\n")
                     totals["rejected"] += 1
-            os.unlink(r.kept_path)
-            os.unlink(r.rejected_path)
+            for path in (r.kept_path, _orig_path(r.kept_path), r.rejected_path):
+                os.unlink(path)
+    finally:
+        for f in files.values():
+            f.close()
     return totals
 
 
@@ -444,6 +559,7 @@ def _report(
     results: list[UnitResult],
     rows_in: int,
     totals: dict[str, int],
+    decisions: Decisions,
 ) -> dict[str, Any]:
     from pipeline import __version__
 
@@ -487,6 +603,7 @@ def _report(
         },
         "outputs": {
             "train": "train.jsonl",
+            "validation": "validation.jsonl" if decisions.write_validation else None,
             "rejected": "rejected.jsonl",
         },
     }

@@ -1,0 +1,74 @@
+"""Dataset decisions: stages that need the whole dataset (dedupe, split, example counts).
+
+They never see the records. Each batch contributes, per kept record, a row of a compact key
+table (hashes, group, stratum, ...) computed in the workers by the stage's `keys` function;
+after every batch has run, the stage's `decide` function takes its decision over the whole
+table, in source order. Memory stays small and the answer is the same whatever the batch size,
+worker count or engine.
+
+A dataset stage module registers itself with `register_dataset(name, Config, summary, keys,
+decide)`:
+
+- `keys(batch, cfg) -> dict[str, list | np.ndarray]`: one value per row of `batch` (the kept
+  records of one batch), pure, run in the workers;
+- `decide(table, decisions, cfg) -> dict`: reads `table.columns[...]`, rejects records with
+  `decisions.reject(...)` or assigns them to validation with `decisions.split`, and returns
+  what the report should show about it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TRAIN, VALIDATION, REJECTED = 0, 1, 2
+
+KeysFn = Callable[[pd.DataFrame, Any], dict[str, Any]]
+
+
+@dataclass
+class KeyTable:
+    """One row per record kept by the batch stages, in source order."""
+
+    source: list[str]
+    line: np.ndarray  # int64
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+
+@dataclass
+class Decisions:
+    """Where every kept record goes: train, validation, or rejected with a reason."""
+
+    dest: np.ndarray  # int8, TRAIN / VALIDATION / REJECTED per key-table row
+    reasons: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # row -> stage, code, msg
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    write_validation: bool = False  # set by a split stage: write validation.jsonl
+
+    @classmethod
+    def all_train(cls, n: int) -> Decisions:
+        return cls(dest=np.zeros(n, dtype=np.int8))
+
+    def alive(self) -> np.ndarray:
+        """Mask of the rows not rejected so far."""
+        return self.dest != REJECTED
+
+    def reject(self, stage: str, rows: np.ndarray, reason: str, messages: list[str] | str) -> None:
+        """Reject key-table rows (indices) with a reason code and a message each."""
+        for i, row in enumerate(rows.tolist()):
+            if self.dest[row] == REJECTED:
+                continue
+            self.dest[row] = REJECTED
+            msg = messages if isinstance(messages, str) else messages[i]
+            self.reasons[row] = (stage, reason, msg)
+            self.counts.setdefault(stage, Counter())[reason] += 1
+
+
+DecideFn = Callable[[KeyTable, Decisions, Any], dict[str, Any]]

@@ -19,6 +19,7 @@ own template does. Mapping never drops a record: one it cannot map gets the reas
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,7 @@ _SHAPES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("question_answer", ("q", "a"), ()),
 )
 _PROMPT_HINTS = ("prompt", "question", "instruction", "input", "ask", "query", "user", "q")
+_NOT_TEXT_HINTS = {"id", "index", "label", "category", "class", "is", "type", "source"}
 _COMPLETION_HINTS = ("completion", "answer", "response", "output", "reply", "assistant", "a")
 
 
@@ -74,6 +76,8 @@ class Mapping:
             return "chat"
         if self.shape == "preference":
             return "preference"
+        if self.shape == "none":
+            return "prompt_completion"
         if self.shape == "columns":
             names = {c for c, _ in self.columns}
             if "messages" in names:
@@ -101,13 +105,14 @@ class Mapping:
             }
         if shape == "sharegpt":
             return _sharegpt(get)
+        if shape == "none":
+            raise ShapeError("no record in the first rows of this file to recognise a shape by")
         raise AssertionError(f"unknown shape {shape}")  # a bug
 
 
 def _join(first: Any, second: Any) -> Any:
-    if isinstance(second, str) and second.strip():
-        if isinstance(first, str):
-            return f"{first}\n\n{second}"
+    if isinstance(second, str) and second.strip() and isinstance(first, str):
+        return f"{first}\n\n{second}"
     return first
 
 
@@ -236,16 +241,23 @@ def suggest(keys: Sequence[str]) -> str:
     """A `columns:` block a user can paste, guessed from column names."""
     names = [str(k) for k in keys if str(k).strip()]
 
+    def words(name: str) -> list[str]:
+        return [w for w in re.split(r"[\W\d_]+", name.lower()) if w]
+
     def pick(hints: tuple[str, ...], taken: set[str]) -> str | None:
         for hint in hints:
             for n in names:
-                if n not in taken and (n.lower() == hint or hint in n.lower().split("_")):
+                if n not in taken and hint in words(n):
                     return n
         return None
 
     prompt = pick(_PROMPT_HINTS, set())
     completion = pick(_COMPLETION_HINTS, {prompt} if prompt else set())
-    rest = [n for n in names if n not in (prompt, completion)]
+    rest = [
+        n
+        for n in names
+        if n not in (prompt, completion) and not set(words(n)) & _NOT_TEXT_HINTS
+    ]
     prompt = prompt or (rest.pop(0) if rest else "PROMPT_COLUMN")
     completion = completion or (rest.pop(0) if rest else "COMPLETION_COLUMN")
     return f"input:\n  columns:\n    prompt: {prompt}\n    completion: {completion}"
@@ -253,6 +265,10 @@ def suggest(keys: Sequence[str]) -> str:
 
 def resolve(columns: dict[str, str] | None, keys: Sequence[str], source: str) -> Mapping:
     """The mapping for one file: configured columns, else a recognised shape, else exit 2."""
+    if not keys:
+        # No record to look at (an empty file, or only unreadable lines in the sample): its rows
+        # are rejected at reading anyway; any later record gets `shape_invalid`.
+        return Mapping(shape="none", columns=tuple((columns or {}).items()))
     if columns:
         return from_columns(columns, keys, source)
     mapping = detect(keys)

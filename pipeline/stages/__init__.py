@@ -28,6 +28,8 @@ class StageSpecEntry:
     fn: StageFn | None
     summary: str
     kind: Literal["batch", "dataset"] = "batch"
+    keys: Callable[[pd.DataFrame, Any], dict[str, Any]] | None = None  # dataset stages
+    decide: Callable[..., dict[str, Any]] | None = None  # dataset stages
 
 
 REGISTRY: dict[str, StageSpecEntry] = {}
@@ -48,9 +50,18 @@ def register(
     return deco
 
 
-def register_dataset(name: str, config_cls: type, summary: str) -> None:
-    """Register a dataset stage (decided by the runner over the key table)."""
-    REGISTRY[name] = StageSpecEntry(name, config_cls, None, summary, "dataset")
+def register_dataset(
+    name: str,
+    config_cls: type,
+    summary: str,
+    keys: Callable[[pd.DataFrame, Any], dict[str, Any]],
+    decide: Callable[..., dict[str, Any]],
+) -> None:
+    """Register a dataset stage: `keys` runs in the workers, `decide` over the key table.
+
+    See `pipeline.dataset` for the contract.
+    """
+    REGISTRY[name] = StageSpecEntry(name, config_cls, None, summary, "dataset", keys, decide)
 
 
 for _m in _MODULES:

