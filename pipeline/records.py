@@ -20,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.reasons import check
+
 KINDS = ("prompt_completion", "chat", "preference")
 BOOK_COLUMNS = ("_source", "_line", "_ord", "_record", "_raw", "_reason", "_message", "_stage")
 FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {
@@ -49,6 +51,7 @@ def drop_where(
     Returns the same frame (stages call it on their own copy). `message` says what to change,
     either one text for all rows or a Series aligned with the batch.
     """
+    check(reason)
     mask = mask.fillna(False).astype(bool) & batch["_reason"].isna()
     if not mask.any():
         return batch

@@ -15,7 +15,7 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _block_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Any attempt to reach the network fails the test: ftprep must work offline."""
     real_connect = socket.socket.connect
 

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.reasons import check
+
 TRAIN, VALIDATION, REJECTED = 0, 1, 2
 
 KeysFn = Callable[[pd.DataFrame, Any], dict[str, Any]]
@@ -62,6 +64,7 @@ class Decisions:
 
     def reject(self, stage: str, rows: np.ndarray, reason: str, messages: list[str] | str) -> None:
         """Reject key-table rows (indices) with a reason code and a message each."""
+        check(reason)
         for i, row in enumerate(rows.tolist()):
             if self.dest[row] == REJECTED:
                 continue

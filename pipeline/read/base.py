@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipeline.reasons import check
+
 
 @dataclass(frozen=True)
 class RawRow:
@@ -29,6 +31,10 @@ class RawRow:
     raw: str | None = None  # the raw text when the row could not be parsed
     reason: str | None = None  # read-level reject code (json_invalid, row_malformed, ...)
     message: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason is not None:
+            check(self.reason)
 
 
 @dataclass(frozen=True)

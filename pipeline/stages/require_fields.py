@@ -51,14 +51,12 @@ def require_fields(batch: pd.DataFrame, cfg: RequireFieldsConfig) -> pd.DataFram
                 states = pd.Series("missing", index=out.index)
             else:
                 states = out[name].map(_state)
-            for state in ("missing", "empty"):
-                mask = of_kind & (states == state)
-                what = "is missing" if state == "missing" else "is empty"
+            for state, code in (("missing", "field_missing"), ("empty", "field_empty")):
                 drop_where(
                     out,
-                    mask,
-                    f"field_{state}",
-                    f"{name} {what}: fill it in the source, or map another column to it "
+                    of_kind & (states == state),
+                    code,
+                    f"{name} is {state}: fill it in the source, or map another column to it "
                     "(input.columns)",
                 )
     return out

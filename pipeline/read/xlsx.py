@@ -1,0 +1,139 @@
+"""XLSX workbooks: one sheet, read row by row with openpyxl in read-only mode.
+
+- The sheet is ``input.sheet`` (an unknown name fails, listing the sheets) or the first one.
+- The header is the first non-empty row, cleaned like a CSV header
+  (`pipeline.read.delimited.clean_header`); empty cells after its last name are not columns.
+- Cells become the text a person sees: int ``1`` -> ``"1"``, float ``1.0`` -> ``"1"``, other
+  floats their shortest repr, bool -> ``"TRUE"``/``"FALSE"``, datetime -> ISO 8601 (the date
+  only when the time is midnight), empty -> ``""``; strings as they are. Formulas give their
+  cached value (``data_only=True``).
+- A row shorter than the header is padded with ``""``; a value beyond the header's columns
+  rejects the row as ``row_malformed``.
+- Empty rows are skipped and counted in ``stats.empty_rows`` (rows after the last non-empty
+  row are not counted: they are usually formatting, not data).
+- ``RawRow.line`` is the sheet row number as Excel shows it (1-based).
+
+openpyxl parses XML with defusedxml when it is installed, and read-only mode streams the sheet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import ParseError
+
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+
+from pipeline.errors import PipelineError
+from pipeline.read.base import RawRow, ReadOptions, ReadStats
+from pipeline.read.delimited import clean_header
+
+MALFORMED = "row_malformed"
+_BAD_FILE = (zipfile.BadZipFile, InvalidFileException, KeyError, ParseError, ValueError, EOFError)
+
+
+def cell_text(value: Any) -> str:
+    """A cell value as the text a person sees in the spreadsheet."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):  # before int: bool is an int
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _is_empty(values: Sequence[Any]) -> bool:
+    return all(v is None or v == "" for v in values)
+
+
+def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
+    """Rows of one sheet of an XLSX workbook."""
+    path = Path(path)
+    stats.encoding = None  # binary format
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except OSError as e:
+        raise PipelineError(f"{path}: cannot open the file: {e.strerror or e}") from None
+    except _BAD_FILE as e:
+        raise PipelineError(
+            f"{path}: not a readable XLSX workbook ({type(e).__name__}: {e}). Save it from "
+            "the spreadsheet program as .xlsx (old .xls is not supported) or export it as CSV."
+        ) from None
+    try:
+        if opts.sheet is None:
+            ws = wb.worksheets[0]
+        elif opts.sheet in wb.sheetnames:
+            ws = wb[opts.sheet]
+        else:
+            sheets = ", ".join(repr(n) for n in wb.sheetnames)
+            raise PipelineError(
+                f"{path}: no sheet named {opts.sheet!r}; input.sheet must be one of: {sheets}."
+            )
+        stats.sheet = ws.title
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()  # do not trust the stored dimensions: read every row
+
+        header: list[str] | None = None
+        pending_empty = 0  # empty rows seen since the last non-empty row
+        try:
+            for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                if _is_empty(values):
+                    pending_empty += 1
+                    continue
+                stats.empty_rows += pending_empty
+                pending_empty = 0
+                if header is None:
+                    names = [cell_text(v) for v in values]
+                    while names and not names[-1].strip():
+                        names.pop()
+                    header = clean_header(names)
+                    stats.columns = header
+                    continue
+                width = len(header)
+                extra = [
+                    f"{get_column_letter(i + 1)}{number}"
+                    for i, v in enumerate(values[width:], start=width)
+                    if v is not None and v != ""
+                ]
+                texts = [cell_text(v) for v in values]
+                if extra:
+                    yield RawRow(
+                        line=number,
+                        reason=MALFORMED,
+                        message=(
+                            f"the header has {width} columns but the row has values beyond "
+                            f"them, in {', '.join(extra)}"
+                        ),
+                        raw="\t".join(texts),
+                    )
+                    continue
+                texts = texts[:width] + [""] * (width - len(texts))
+                yield RawRow(line=number, record=dict(zip(header, texts, strict=True)))
+        except _BAD_FILE as e:
+            raise PipelineError(
+                f"{path}: the workbook is damaged: sheet {ws.title!r} cannot be read "
+                f"({type(e).__name__}: {e}). Re-save it from the spreadsheet program."
+            ) from None
+    finally:
+        wb.close()
+
+
+read_xlsx = read

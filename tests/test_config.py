@@ -1,0 +1,136 @@
+"""Config: validated completely before any data is read; errors name file, key path, fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import (
+    Config,
+    config_reference,
+    iter_documented_fields,
+    load_config,
+    parse_config,
+    with_overrides,
+)
+from pipeline.errors import PipelineError
+from pipeline.stages import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def error_of(data: object) -> str:
+    with pytest.raises(PipelineError) as info:
+        parse_config(data, "run.yaml")
+    return str(info.value)
+
+
+def test_defaults() -> None:
+    cfg = parse_config({}, "run.yaml")
+    assert cfg.input.format == "auto" and cfg.input.encoding == "auto"
+    assert cfg.output.dir == "out/" and cfg.runner.batch_size == 10_000
+    assert cfg.stages == () and cfg.source == "run.yaml"
+
+
+def test_full_example_from_the_readme() -> None:
+    cfg = parse_config(
+        {
+            "input": {
+                "paths": ["sample_data/faq.csv", "data/*.jsonl"],
+                "format": "auto",
+                "encoding": "gbk",
+                "sheet": None,
+                "columns": {"prompt": "question", "completion": "answer"},
+            },
+            "stages": [{"name": "normalize_text", "strip_trailing": True}, "require_fields"],
+            "output": {"dir": "out/"},
+        }
+    )
+    assert cfg.input.paths == ("sample_data/faq.csv", "data/*.jsonl")
+    assert cfg.stages[0].name == "normalize_text" and cfg.stages[0].config.strip_trailing
+    assert cfg.stages[1].name == "require_fields"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"inputs": {}}, "run.yaml: inputs: unknown key; expected one of:"),
+        ({"inputs": {}}, "did you mean 'input'?"),
+        ({"input": {"encodng": "gbk"}}, "input.encodng: unknown key"),
+        ({"input": {"encodng": "gbk"}}, "did you mean 'encoding'?"),
+        ({"input": {"format": "xls"}}, "input.format: 'xls' is not allowed; expected one of"),
+        ({"input": {"paths": 3}}, "input.paths: expected a list of text"),
+        ({"input": {"columns": {"promt": "q"}}}, "input.columns.promt: unknown canonical field"),
+        (
+            {"stages": [{"name": "normalise_text"}]},
+            "stages[0].name: unknown stage 'normalise_text'",
+        ),
+        ({"stages": [{"name": "normalise_text"}]}, "did you mean 'normalize_text'?"),
+        (
+            {"stages": ["require_fields", {"name": "normalize_text", "form": "NFD"}]},
+            "stages[1].form: 'NFD' is not allowed",
+        ),
+        (
+            {"stages": [{"name": "normalize_text", "strip_trailling": True}]},
+            "stages[0].strip_trailling: unknown key",
+        ),
+        ({"stages": [{"strip_trailing": True}]}, "stages[0]: expected a mapping with `name:`"),
+        ({"runner": {"workers": 0}}, "runner.workers: 0; expected a whole number >= 1"),
+        ({"runner": {"batch_size": "big"}}, "runner.batch_size: expected a whole number"),
+        ({"output": ["out"]}, "output: expected a mapping, got a list"),
+        ({"gate": {"expectations": "x.json"}}, "gate: unknown key"),
+    ],
+)
+def test_errors_name_the_key_path_and_the_fix(data: object, expected: str) -> None:
+    assert expected in error_of(data)
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("input:\n  paths: [a.csv\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=r"bad.yaml:\d+:\d+: not valid YAML"):
+        load_config(cfg)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    cfg = tmp_path / "list.yaml"
+    cfg.write_text("- a\n- b\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match="expected a mapping"):
+        load_config(cfg)
+
+
+def test_overrides_replace_paths_out_and_workers() -> None:
+    cfg = parse_config({"input": {"paths": ["a.csv"]}, "output": {"dir": "x"}})
+    cfg = with_overrides(cfg, ["b.jsonl", "c.jsonl"], "y", 3)
+    assert cfg.input.paths == ("b.jsonl", "c.jsonl")
+    assert cfg.output.dir == "y" and cfg.runner.workers == 3
+
+
+def test_config_is_frozen() -> None:
+    cfg = parse_config({})
+    with pytest.raises(AttributeError):
+        cfg.target = "x"  # type: ignore[misc]
+
+
+def test_every_field_has_a_doc_and_docs_config_md_is_current() -> None:
+    for _key, f, _tp in iter_documented_fields(Config):
+        assert f.metadata.get("doc"), f"config field {_key} has no doc"
+    for name, spec in REGISTRY.items():
+        for key, f, _tp in iter_documented_fields(spec.config_cls):
+            assert f.metadata.get("doc"), f"stage {name} option {key} has no doc"
+    text = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    assert text == config_reference(), (
+        "docs/config.md is out of date: regenerate it with "
+        "`python -m pipeline.config > docs/config.md`"
+    )
+
+
+def test_shipped_configs_are_valid() -> None:
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        load_config(path)

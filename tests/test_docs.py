@@ -1,0 +1,69 @@
+"""The docs keep up with the code: reason codes, README commands, CLI options."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from pipeline.cli import main
+from pipeline.reasons import REASONS, reasons_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Places in the code where a reason code is written as a literal.
+_PATTERNS = [
+    re.compile(r"\breason=\s*\"([a-z_]+)\""),
+    re.compile(r"_reason=\s*\"([a-z_]+)\""),
+    re.compile(r"\"_reason\"\]\s*(?:,\s*row\[\"_stage\"\])?\s*=\s*\"([a-z_]+)\""),
+    re.compile(r"drop_where\(\s*[^,()]+,\s*[^()]+?,\s*\"([a-z_]+)\"", re.S),
+    re.compile(r"\.reject\(\s*[^,()]+,\s*[^,()]+,\s*\"([a-z_]+)\"", re.S),
+]
+_CONSTANT = re.compile(r"^([A-Z_]+)\s*=\s*\"([a-z]+_[a-z_]+)\"", re.M)
+_CONSTANT_USE = re.compile(r"\breason=\s*([A-Z_]+)\b")
+
+
+def codes_in_source() -> set[str]:
+    found: set[str] = set()
+    for path in (ROOT / "pipeline").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for pattern in _PATTERNS:
+            found.update(pattern.findall(text))
+        constants = dict(_CONSTANT.findall(text))
+        found.update(constants[name] for name in _CONSTANT_USE.findall(text) if name in constants)
+    return found
+
+
+def test_every_reason_code_in_the_code_is_documented() -> None:
+    found = codes_in_source()
+    # the scan sees literals, keyword arguments and constants
+    assert {"json_invalid", "record_unserializable", "shape_invalid", "row_malformed"} <= found
+    assert found <= set(REASONS), f"undocumented reason codes: {sorted(found - set(REASONS))}"
+
+
+def test_docs_reasons_md_is_current() -> None:
+    assert (ROOT / "docs" / "reasons.md").read_text(encoding="utf-8") == reasons_markdown(), (
+        "regenerate with `python -m pipeline.reasons > docs/reasons.md`"
+    )
+
+
+def test_readme_shows_the_two_commands_and_every_output() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_screen = "\n".join(readme.splitlines()[:40])
+    assert "make demo" in first_screen and "make test" in first_screen
+    for name in ("train.jsonl", "validation.jsonl", "rejected.jsonl", "report.json"):
+        assert name in readme
+
+
+def test_every_command_and_option_is_documented() -> None:
+    docs = (ROOT / "README.md").read_text(encoding="utf-8") + (ROOT / "docs" / "cli.md").read_text(
+        encoding="utf-8"
+    )
+    assert isinstance(main, click.Group)
+    for name, command in main.commands.items():
+        assert f"ftprep {name}" in docs, f"command {name} is not documented"
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-"):
+                    assert opt in docs, f"option {opt} of {name} is not documented"
