@@ -48,6 +48,17 @@ REASONS: dict[str, tuple[str, str]] = {
 }
 
 
+# Warning codes: the record is kept, and the report lists the code with counts and lines.
+WARNINGS: dict[str, tuple[str, str]] = {}
+
+
+def check_warning(code: str) -> str:
+    """Return `code` if it is a documented warning code; an undocumented one is a bug."""
+    if code not in WARNINGS:
+        raise AssertionError(f"warning code {code!r} is not in pipeline.reasons.WARNINGS")
+    return code
+
+
 def check(code: str) -> str:
     """Return `code` if it is documented; an undocumented code is a bug."""
     if code not in REASONS:
@@ -68,6 +79,18 @@ def reasons_markdown() -> str:
         "|---|---|---|",
     ]
     for code, (stage, meaning) in sorted(REASONS.items()):
+        lines.append(f"| `{code}` | `{stage}` | {meaning} |")
+    lines += [
+        "",
+        "## Warning codes",
+        "",
+        "A warning keeps the record; `report.json` lists each code under `warnings` with its",
+        "count and the first source lines.",
+        "",
+        "| code | stage | meaning |",
+        "|---|---|---|",
+    ]
+    for code, (stage, meaning) in sorted(WARNINGS.items()):
         lines.append(f"| `{code}` | `{stage}` | {meaning} |")
     return "\n".join(lines) + "\n"
 

@@ -20,10 +20,21 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.reasons import check
+from pipeline.reasons import check, check_warning
 
 KINDS = ("prompt_completion", "chat", "preference")
-BOOK_COLUMNS = ("_source", "_line", "_ord", "_record", "_raw", "_reason", "_message", "_stage")
+BOOK_COLUMNS = (
+    "_source",
+    "_line",
+    "_ord",
+    "_record",
+    "_raw",
+    "_reason",
+    "_message",
+    "_stage",
+    "_warnings",
+)
+METRIC_PREFIX = "m_"  # stages put per-record metrics (numbers, flags) in columns named m_*
 FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {
     "prompt_completion": ("prompt", "completion"),
     "chat": ("messages", "tools", "functions", "parallel_tool_calls"),
@@ -61,6 +72,23 @@ def drop_where(
     else:
         batch.loc[mask, "_message"] = message
     return batch
+
+
+def warn(batch: pd.DataFrame, mask: pd.Series, code: str, message: str | pd.Series) -> None:
+    """Attach warning `code` to the kept rows in `mask` (they stay kept; the report lists them).
+
+    `_warnings` holds, per row, a tuple of `(code, message)` pairs.
+    """
+    check_warning(code)
+    mask = mask.fillna(False).astype(bool) & batch["_reason"].isna()
+    if not mask.any():
+        return
+    msgs = message if isinstance(message, pd.Series) else pd.Series(message, index=batch.index)
+    current = batch["_warnings"]
+    batch["_warnings"] = [
+        (*(w or ()), (code, m)) if flag else w
+        for w, m, flag in zip(current, msgs, mask, strict=True)
+    ]
 
 
 def count_change(batch: pd.DataFrame, name: str, n: int) -> None:

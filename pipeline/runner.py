@@ -31,12 +31,12 @@ import orjson
 import pandas as pd
 
 from pipeline.config import Config, StageSpec
-from pipeline.dataset import TRAIN, VALIDATION, Decisions, KeyTable
+from pipeline.dataset import REJECTED, TRAIN, VALIDATION, Decisions, KeyTable
 from pipeline.errors import PipelineError
 from pipeline.read import expand_paths, format_of, read_rows
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
 from pipeline.read.mapping import Mapping, ShapeError, resolve
-from pipeline.records import CHANGES_ATTR, make_batch
+from pipeline.records import CHANGES_ATTR, METRIC_PREFIX, make_batch
 from pipeline.write.jsonl import (
     AtomicOutputs,
     dumps,
@@ -48,7 +48,13 @@ from pipeline.write.jsonl import (
 log = logging.getLogger("ftprep")
 
 SAMPLE_ROWS = 1000
-OUTPUT_FILES = ("train.jsonl", "validation.jsonl", "rejected.jsonl", "report.json")
+OUTPUT_FILES = (
+    "train.jsonl",
+    "validation.jsonl",
+    "rejected.jsonl",
+    "report.json",
+    "metrics.parquet",
+)
 READ_STAGE = "read"
 
 
@@ -120,6 +126,9 @@ class UnitResult:
     rejected_ords: list[int] = field(default_factory=list)
     keys: dict[str, list[Any]] = field(default_factory=dict)  # dataset-stage key columns
     source: str = ""
+    warnings: Counter[str] = field(default_factory=Counter)
+    warning_examples: dict[str, list[int]] = field(default_factory=dict)
+    metrics: list[pd.DataFrame] = field(default_factory=list)  # per batch: _ord, reason, m_*
 
 
 @dataclass(frozen=True)
@@ -367,9 +376,18 @@ def _spool(
                 row["_message"] = f"cannot be written as JSON: {exc}"
                 c = result.stages.setdefault("write", StageCounts())
                 c.rejected["record_unserializable"] += 1
+                batch.loc[batch.index[pos], ["_reason", "_stage"]] = [
+                    "record_unserializable",
+                    "write",
+                ]
             else:
                 kept_f.write(line + b"\n")
                 orig_f.write(dumps_lenient(record) + b"\n")
+                for code, _message in row["_warnings"] or ():
+                    result.warnings[code] += 1
+                    wex = result.warning_examples.setdefault(code, [])
+                    if len(wex) < 5:
+                        wex.append(int(row["_line"]))
                 result.kept += 1
                 result.kept_lines.append(int(row["_line"]))
                 result.kept_ords.append(int(row["_ord"]))
@@ -388,6 +406,8 @@ def _spool(
             ex.append(int(row["_line"]))
         result.rejected += 1
     _dataset_keys(batch.iloc[kept_rows], result)
+    metric_cols = [c for c in batch.columns if str(c).startswith(METRIC_PREFIX)]
+    result.metrics.append(batch[["_ord", "_line", "_reason", "_stage", *metric_cols]].copy())
 
 
 # --- the parent side ----------------------------------------------------------------------
@@ -427,6 +447,7 @@ def run(cfg: Config) -> RunResult:
         stage_counts = _merge_counts(results, cfg)
         decisions, dataset_info = _decide(results, inputs, cfg, stage_counts)
         totals = _write_outputs(results, decisions, outputs)
+        _write_metrics(results, decisions, outputs.path("metrics.parquet"))
         rows_in = sum(r.rows_in for r in results)
         for inp in inputs:
             mine = [r for r in results if r.file_index == inp.index]
@@ -527,6 +548,9 @@ def _write_outputs(
                     else:
                         stage, reason, message = decisions.reasons[g]
                         record = orjson.loads(orig_line)
+                        ex = r.examples.setdefault(reason, [])
+                        if len(ex) < 5:
+                            ex.append(line_no)
                         dataset_rejects.append(
                             (
                                 ordinal,
@@ -552,6 +576,36 @@ def _write_outputs(
     return totals
 
 
+def _write_metrics(results: list[UnitResult], decisions: Decisions, path: Path) -> None:
+    """metrics.parquet: one row per input record, with where it went and its m_* metrics."""
+    split_names = np.array(["train", "validation", "rejected"], dtype=object)
+    frames = []
+    g = 0
+    for r in results:
+        if not r.metrics:
+            continue
+        m = pd.concat(r.metrics, ignore_index=True)
+        split = np.full(len(m), "rejected", dtype=object)
+        reason = m["_reason"].to_numpy(dtype=object).copy()
+        stage = m["_stage"].to_numpy(dtype=object).copy()
+        pos = {o: i for i, o in enumerate(m["_ord"].tolist())}
+        for ordinal in r.kept_ords:
+            i = pos[ordinal]
+            split[i] = split_names[decisions.dest[g]]
+            if decisions.dest[g] == REJECTED:
+                stage[i], reason[i], _msg = decisions.reasons[g]
+            g += 1
+        m.insert(0, "id", [f"{r.source}:{ln}" for ln in m["_line"]])
+        m.insert(1, "source", r.source)
+        m["split"], m["reason"], m["stage"] = split, reason, stage
+        frames.append(m.drop(columns=["_reason", "_stage", "_ord"]).rename(columns={"_line": "line"}))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        {c: pd.Series([], dtype=object) for c in ("id", "source", "line", "split", "reason")}
+    )
+    table.columns = [str(c).removeprefix(METRIC_PREFIX) for c in table.columns]
+    table.to_parquet(path, index=False)
+
+
 def _report(
     cfg: Config,
     inputs: list[InputFile],
@@ -573,6 +627,13 @@ def _report(
     reasons: Counter[str] = Counter()
     for c in stage_counts.values():
         reasons.update(c.rejected)
+    warnings: Counter[str] = Counter()
+    warning_lines: dict[str, dict[str, list[int]]] = {}
+    for r in results:
+        warnings.update(r.warnings)
+        for code, lines in r.warning_examples.items():
+            have = warning_lines.setdefault(code, {}).setdefault(r.source, [])
+            have.extend(lines[: max(0, 5 - len(have))])
     holds = rows_in == totals["train"] + totals["validation"] + totals["rejected"]
     return {
         "ftprep_version": __version__,
@@ -593,6 +654,10 @@ def _report(
             reason: {"count": n, "first_lines": examples.get(reason, {})}
             for reason, n in sorted(reasons.items())
         },
+        "warnings": {
+            code: {"count": n, "first_lines": warning_lines.get(code, {})}
+            for code, n in sorted(warnings.items())
+        },
         "totals": {"rows_in": rows_in, **totals},
         "identity": {
             "rows_in": rows_in,
@@ -605,5 +670,6 @@ def _report(
             "train": "train.jsonl",
             "validation": "validation.jsonl" if decisions.write_validation else None,
             "rejected": "rejected.jsonl",
+            "metrics": "metrics.parquet",
         },
     }
