@@ -45,11 +45,20 @@ REASONS: dict[str, tuple[str, str]] = {
         "require_fields",
         "A required field is empty or only whitespace (an empty list for messages).",
     ),
+    # --- validate_schema (add its codes below this line) ---
+    # --- legacy_format and convert (add their codes below this line) ---
+    # --- count_tokens and token_limit (add their codes below this line) ---
+    # --- dedupe and split (add their codes below this line) ---
 }
 
 
 # Warning codes: the record is kept, and the report lists the code with counts and lines.
-WARNINGS: dict[str, tuple[str, str]] = {}
+WARNINGS: dict[str, tuple[str, str]] = {
+    # --- validate_schema (add its codes below this line) ---
+    # --- legacy_format and convert (add their codes below this line) ---
+    # --- count_tokens and token_limit (add their codes below this line) ---
+    # --- dedupe and split (add their codes below this line) ---
+}
 
 
 def check_warning(code: str) -> str:

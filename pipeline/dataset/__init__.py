@@ -12,8 +12,12 @@ decide)`:
 - `keys(batch, cfg) -> dict[str, list | np.ndarray]`: one value per row of `batch` (the kept
   records of one batch), pure, run in the workers;
 - `decide(table, decisions, cfg) -> dict`: reads `table.columns[...]`, rejects records with
-  `decisions.reject(...)` or assigns them to validation with `decisions.split`, and returns
-  what the report should show about it.
+  `decisions.reject(...)` or assigns them to validation with `decisions.split(...)`, and
+  returns what the report should show about it.
+
+Stages decide in config order and see what earlier ones decided: `decisions.alive()`, and
+`decisions.linked`, the pairs of rows an earlier stage found to be (near-)duplicates (dedupe
+links them; split keeps linked rows on one side or reports the pairs that cross).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ class Decisions:
     reasons: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # row -> stage, code, msg
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     write_validation: bool = False  # set by a split stage: write validation.jsonl
+    # (k, 2) int64 key-table rows found to be duplicates of each other (set by dedupe)
+    linked: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
 
     @classmethod
     def all_train(cls, n: int) -> Decisions:
@@ -72,6 +78,16 @@ class Decisions:
             msg = messages if isinstance(messages, str) else messages[i]
             self.reasons[row] = (stage, reason, msg)
             self.counts.setdefault(stage, Counter())[reason] += 1
+
+    def split(self, rows: np.ndarray) -> None:
+        """Assign key-table rows (indices) to validation; rejected rows stay rejected."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.dest[rows[self.dest[rows] != REJECTED]] = VALIDATION
+
+    def link(self, pairs: np.ndarray) -> None:
+        """Record pairs of rows ((k, 2) indices) that are duplicates of each other."""
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        self.linked = np.concatenate([self.linked, pairs])
 
 
 DecideFn = Callable[[KeyTable, Decisions, Any], dict[str, Any]]
