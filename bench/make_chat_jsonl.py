@@ -11,7 +11,7 @@ import sys
 
 import orjson
 
-EN = "the quick brown fox jumps over a lazy dog while data engineers prepare training sets".split()
+EN = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "data", "engineers", "prepare", "training", "sets"]
 ZH = list("数据工程师准备训练集时需要检查编码去重切分以及每个样本的长度限制和价格估算")
 
 
