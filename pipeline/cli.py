@@ -48,15 +48,19 @@ def main() -> None:
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option(
-    "--input", "inputs", multiple=True, metavar="PATH",
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="PATH",
     help="Input file, glob or directory; repeatable; replaces input.paths.",
 )
 @click.option("--out", metavar="DIR", help="Output directory; replaces output.dir.")
 @click.option("--workers", type=int, metavar="N", help="Worker processes (default: one per core).")
 @click.option("--quiet", is_flag=True, help="Print only warnings and errors.")
 @_friendly
-def run(config: str, inputs: tuple[str, ...], out: str | None, workers: int | None,
-        quiet: bool) -> None:
+def run(
+    config: str, inputs: tuple[str, ...], out: str | None, workers: int | None, quiet: bool
+) -> None:
     """Run the pipeline of CONFIG: read, run the stages, write outputs and a report."""
     from pipeline.config import load_config, with_overrides
     from pipeline.runner import run as run_pipeline
@@ -73,3 +77,125 @@ def run(config: str, inputs: tuple[str, ...], out: str | None, workers: int | No
         click.echo(f"outputs in {result.out_dir}/:")
         for path in result.files:
             click.echo(f"  {path}")
+    gate = result.report.get("gate", {})
+    if gate.get("failed"):
+        for reason in gate["reasons"]:
+            text = reason.get("message", reason) if isinstance(reason, dict) else reason
+            click.echo(f"ftprep: gate failed: {text}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Choice(
+        [
+            "chat",
+            "prompt_completion",
+            "vertex",
+            "bedrock",
+            "trl_conversational",
+            "trl_prompt_completion",
+            "trl_preference",
+        ]
+    ),
+    help="Output shape.",
+)
+@click.option("--out", required=True, metavar="DIR", help="Output directory.")
+@click.option("--system", metavar="TEXT", help="System message for chat records that have none.")
+@click.option(
+    "--separator",
+    default="auto",
+    metavar="TEXT",
+    help="Legacy prompt separator to remove (default: auto; 'none' removes nothing).",
+)
+@click.option(
+    "--stop",
+    default="auto",
+    metavar="TEXT",
+    help="Legacy completion stop sequence to remove (default: auto; 'none' removes nothing).",
+)
+@click.option("--workers", type=int, default=1, metavar="N", help="Worker processes per file.")
+@click.option("--quiet", is_flag=True, help="Print only the summary line and errors.")
+@_friendly
+def convert(
+    inputs: tuple[str, ...],
+    to: str,
+    out: str,
+    system: str | None,
+    separator: str,
+    stop: str,
+    workers: int,
+    quiet: bool,
+) -> None:
+    """Convert INPUT files (paths, globs, directories) to another shape, one output each.
+
+    Exits 1 when any record could not be converted (see the *.rejected.jsonl files), 2 when
+    an input could not be read.
+    """
+    from pathlib import Path
+
+    from pipeline.convert import convert_files, summary_table
+
+    _setup_logging(True)
+    summaries = convert_files(
+        list(inputs),
+        to,
+        Path(out),
+        system=system,
+        separator=None if separator == "none" else separator,
+        stop=None if stop == "none" else stop,
+        workers=workers,
+    )
+    table = summary_table(summaries)
+    click.echo(table.splitlines()[-1] if quiet else table)
+    if any(s.error for s in summaries):
+        for s in summaries:
+            if s.error:
+                click.echo(f"ftprep: error: {s.error}", err=True)
+        sys.exit(2)
+    if any(s.rejected for s in summaries):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("name", required=False)
+@_friendly
+def targets(name: str | None) -> None:
+    """List the target profiles, or show one (NAME, e.g. openai:gpt-4o-mini-2024-07-18)."""
+    import dataclasses
+
+    from pipeline.targets import get_target, load_profiles
+
+    if name:
+        profile = get_target(name)
+        for f in dataclasses.fields(profile):
+            value = getattr(profile, f.name)
+            if dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)  # type: ignore[arg-type]
+            elif isinstance(value, tuple):
+                value = ", ".join(map(str, value))
+            elif hasattr(value, "items"):
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
+            click.echo(f"{f.name}: {value}")
+        return
+    profiles = load_profiles()
+    rows = [("name", "formats", "max tokens", "over limit", "tokenizer", "training stops")]
+    for p in sorted(profiles.values(), key=lambda p: p.name):
+        stop = p.shutdown.training_shutdown
+        rows.append(
+            (
+                p.name,
+                ",".join(p.formats),
+                str(p.max_tokens_per_example or "-"),
+                p.over_limit or "-",
+                p.tokenizer or "-",
+                stop.isoformat() if stop else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

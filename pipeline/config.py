@@ -317,7 +317,33 @@ def parse_config(data: Any, source: str = "<config>") -> Config:
     if data is None:
         data = {}
     cfg: Config = builder.dataclass(Config, data, "")
+    cfg = _with_stage_targets(cfg, builder)
     return dataclasses.replace(cfg, source=source)
+
+
+def _with_stage_targets(cfg: Config, builder: _Builder) -> Config:
+    """Check every target name, and give stages with a `target` option left null the run's."""
+    from pipeline.targets import get_target
+
+    def check(name: str, path: str) -> None:
+        try:
+            get_target(name)
+        except PipelineError as exc:
+            raise builder.fail(path, str(exc)) from None
+
+    if cfg.target is not None:
+        check(cfg.target, "target")
+    stages = []
+    for i, spec in enumerate(cfg.stages):
+        names = {f.name for f in dataclasses.fields(spec.config)}
+        if "target" in names:
+            own = spec.config.target
+            if own is None and cfg.target is not None:
+                spec = StageSpec(spec.name, dataclasses.replace(spec.config, target=cfg.target))
+            elif own is not None:
+                check(own, f"stages[{i}].target")
+        stages.append(spec)
+    return dataclasses.replace(cfg, stages=tuple(stages))
 
 
 def load_config(path: str | Path) -> Config:

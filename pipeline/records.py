@@ -33,6 +33,7 @@ BOOK_COLUMNS = (
     "_message",
     "_stage",
     "_warnings",
+    "_shape",  # output shape set by the convert stage; None writes the canonical shape
 )
 METRIC_PREFIX = "m_"  # stages put per-record metrics (numbers, flags) in columns named m_*
 FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {

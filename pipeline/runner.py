@@ -36,7 +36,7 @@ from pipeline.errors import PipelineError
 from pipeline.read import expand_paths, format_of, read_rows
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
 from pipeline.read.mapping import Mapping, ShapeError, resolve
-from pipeline.records import CHANGES_ATTR, METRIC_PREFIX, make_batch
+from pipeline.records import ALL_FIELDS, BOOK_COLUMNS, CHANGES_ATTR, METRIC_PREFIX, make_batch
 from pipeline.write.jsonl import (
     AtomicOutputs,
     dumps,
@@ -365,8 +365,10 @@ def _spool(
 ) -> None:
     """Write kept lines (and their original records) and rejected lines of one batch."""
     kept_rows: list[int] = []
-    rows: list[dict[str, Any]] = batch.to_dict("records")  # type: ignore[assignment]
-    for pos, row in enumerate(rows):
+    names = [c for c in (*BOOK_COLUMNS, "kind", *ALL_FIELDS) if c in batch.columns]
+    columns = [batch[c].tolist() for c in names]  # much cheaper than to_dict("records")
+    for pos, values in enumerate(zip(*columns, strict=True)):
+        row = dict(zip(names, values, strict=True))
         record = row["_record"] if row["_record"] is not None else row["_raw"]
         if row["_reason"] is None or row["_reason"] != row["_reason"]:
             try:
@@ -435,6 +437,7 @@ def _execute(units: Iterator[Unit], cfg: Config, spool: Path, paths: list[str]) 
 
 def run(cfg: Config) -> RunResult:
     """Run a validated config end to end; returns the report. Raises PipelineError."""
+    target_info = _target_info(cfg)
     inputs = plan_inputs(cfg)
     for inp in inputs:
         log.info("%s: %s, %s shape", inp.source, inp.fmt, inp.mapping.shape)
@@ -446,7 +449,7 @@ def run(cfg: Config) -> RunResult:
         results = _execute(iter_units(inputs, cfg), cfg, spool, paths)
         stage_counts = _merge_counts(results, cfg)
         decisions, dataset_info = _decide(results, inputs, cfg, stage_counts)
-        totals = _write_outputs(results, decisions, outputs)
+        totals = _write_outputs(results, decisions, outputs, bom=bool(target_info.get("bom")))
         _write_metrics(results, decisions, outputs.path("metrics.parquet"))
         rows_in = sum(r.rows_in for r in results)
         for inp in inputs:
@@ -455,6 +458,15 @@ def run(cfg: Config) -> RunResult:
             inp.stats.blank_lines += sum(r.blank_lines for r in mine)
         report = _report(cfg, inputs, stage_counts, results, rows_in, totals, decisions)
         report["dataset"] = dataset_info
+        gate_reasons = [
+            reason
+            for info in dataset_info.values()
+            if isinstance(info, dict) and info.get("gate_failed")
+            for reason in info.get("gate_reasons", [])
+        ]
+        report["gate"] = {"failed": bool(gate_reasons), "reasons": gate_reasons}
+        if target_info:
+            report["target"] = target_info
         with open(outputs.path("report.json"), "wb") as f:
             f.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
         if not report["identity"]["holds"]:
@@ -466,6 +478,26 @@ def run(cfg: Config) -> RunResult:
     for name, c in stage_counts.items():
         log.info("stage %s: %d in, %d out %s", name, c.rows_in, c.rows_out, dict(c.rejected))
     return RunResult(out_dir, report, files)
+
+
+def _target_info(cfg: Config) -> dict[str, Any]:
+    """What the run's target means for the output, and a warning past its shutdown dates."""
+    if cfg.target is None:
+        return {}
+    import datetime as dt
+
+    from pipeline.targets import get_target
+
+    profile = get_target(cfg.target)
+    warning = profile.is_past_shutdown(dt.date.today())
+    if warning:
+        log.warning("warning: %s", warning)
+    return {
+        "name": profile.name,
+        "bom": profile.output.bom,
+        "checked": profile.checked,
+        "shutdown_warning": warning,
+    }
 
 
 def _merge_counts(results: list[UnitResult], cfg: Config) -> dict[str, StageCounts]:
@@ -517,9 +549,12 @@ def _decide(
 
 
 def _write_outputs(
-    results: list[UnitResult], decisions: Decisions, outputs: AtomicOutputs
+    results: list[UnitResult], decisions: Decisions, outputs: AtomicOutputs, bom: bool = False
 ) -> dict[str, int]:
-    """Stream the spools, in source order, into the final files."""
+    """Stream the spools, in source order, into the final files.
+
+    `bom`: start train.jsonl and validation.jsonl with a UTF-8 BOM (Azure OpenAI asks for it).
+    """
     totals = {"train": 0, "validation": 0, "rejected": 0}
     names = ["train.jsonl", "rejected.jsonl"]
     if decisions.write_validation:
@@ -527,6 +562,10 @@ def _write_outputs(
     files = {name: open(outputs.path(name), "wb") for name in names}  # noqa: SIM115
     train = files["train.jsonl"]
     validation = files.get("validation.jsonl")
+    if bom:
+        for f in (train, validation):
+            if f is not None:
+                f.write(b"\xef\xbb\xbf")
     rejected = files["rejected.jsonl"]
     dest = decisions.dest
     g = 0  # key-table row of the next kept record
@@ -577,7 +616,14 @@ def _write_outputs(
 
 
 def _write_metrics(results: list[UnitResult], decisions: Decisions, path: Path) -> None:
-    """metrics.parquet: one row per input record, with where it went and its m_* metrics."""
+    """metrics.parquet: one row per input record, with where it went and its m_* metrics.
+
+    Column types are fixed by rule (text, int64, float64 or bool), never inferred from one
+    batch, so the file is byte-identical whatever the batch size or worker count.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     split_names = np.array(["train", "validation", "rejected"], dtype=object)
     frames = []
     g = 0
@@ -599,11 +645,31 @@ def _write_metrics(results: list[UnitResult], decisions: Decisions, path: Path) 
         m.insert(1, "source", r.source)
         m["split"], m["reason"], m["stage"] = split, reason, stage
         frames.append(m.drop(columns=["_reason", "_stage", "_ord"]).rename(columns={"_line": "line"}))
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        {c: pd.Series([], dtype=object) for c in ("id", "source", "line", "split", "reason")}
-    )
-    table.columns = [str(c).removeprefix(METRIC_PREFIX) for c in table.columns]
-    table.to_parquet(path, index=False)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    text = ("id", "source", "split", "reason", "stage")
+    columns: dict[str, pa.Array] = {}
+    for name in ("id", "source", "line", "split", "reason", "stage"):
+        values = table[name].tolist() if name in table else []
+        columns[name] = pa.array(
+            [None if v is None or v != v else v for v in values],
+            type=pa.string() if name in text else pa.int64(),
+        )
+    metric_names = sorted(c for c in table.columns if str(c).startswith(METRIC_PREFIX))
+    for name in metric_names:
+        values = [None if v is None or v != v else v for v in table[name].tolist()]
+        present = [v for v in values if v is not None]
+        if present and all(isinstance(v, bool | np.bool_) for v in present):
+            arrow_type = pa.bool_()
+        elif all(
+            isinstance(v, int | np.integer) or (isinstance(v, float) and v.is_integer())
+            for v in present
+        ):  # counts stay whole numbers even where a rejected row left a gap (NaN)
+            arrow_type = pa.int64()
+            values = [None if v is None else int(v) for v in values]
+        else:
+            arrow_type = pa.float64()
+        columns[str(name).removeprefix(METRIC_PREFIX)] = pa.array(values, type=arrow_type)
+    pq.write_table(pa.table(columns), path)
 
 
 def _report(

@@ -47,3 +47,18 @@ def test_bad_workers_exits_2(tmp_path: Path) -> None:
     cfg = write(tmp_path, "{}\n")
     result = CliRunner().invoke(main, ["run", str(cfg), "--workers", "0"])
     assert result.exit_code == 2 and "--workers 0" in result.output
+
+
+def test_gate_failure_exits_1_after_writing_outputs(tmp_path: Path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text(
+        '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n'
+    )
+    cfg = write(tmp_path, "target: openai:gpt-4o-mini-2024-07-18\nstages: [dataset_limits]\n")
+    out = tmp_path / "o"
+    result = CliRunner().invoke(
+        main, ["run", str(cfg), "--input", str(data), "--out", str(out), "--workers", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "gate failed" in result.output and "10" in result.output
+    assert (out / "train.jsonl").exists() and (out / "report.json").exists()

@@ -191,3 +191,19 @@ def test_outputs_do_not_depend_on_batches_or_workers(
         assert t["rows_in"] == t["train"] + t["validation"] + t["rejected"]
         outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert outputs[0] == outputs[1]
+
+
+def test_target_output_bom_and_shutdown_warning(tmp_path: Path) -> None:
+    src = tmp_path / "d.jsonl"
+    src.write_bytes(orjson.dumps({"messages": [{"role": "user", "content": "q"},
+                                               {"role": "assistant", "content": "a"}]}) + b"\n")
+    report = run_config(
+        tmp_path, {"input": {"paths": [str(src)]}, "target": "azure:gpt-4o-mini-2024-07-18"}
+    )
+    assert (tmp_path / "out" / "train.jsonl").read_bytes().startswith(b"\xef\xbb\xbf{")
+    assert report["target"]["bom"] is True
+    report = run_config(
+        tmp_path, {"input": {"paths": [str(src)]}, "target": "openai:gpt-3.5-turbo-0125"}, "o2"
+    )
+    assert not (tmp_path / "o2" / "train.jsonl").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "2026-10-23" in report["target"]["shutdown_warning"]

@@ -54,7 +54,9 @@ class Decisions:
     """Where every kept record goes: train, validation, or rejected with a reason."""
 
     dest: np.ndarray  # int8, TRAIN / VALIDATION / REJECTED per key-table row
-    reasons: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # row -> stage, code, msg
+    reasons: dict[int, tuple[str, str, str]] = field(
+        default_factory=dict
+    )  # row -> stage, code, msg
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     write_validation: bool = False  # set by a split stage: write validation.jsonl
     # (k, 2) int64 key-table rows found to be duplicates of each other (set by dedupe)

@@ -4,10 +4,13 @@ Recognised shapes (keys matched case-insensitively), checked in this order:
 
 | shape | source keys | canonical record |
 |---|---|---|
+| `bedrock` | `schemaVersion`, `messages` (+ `system`): Bedrock Converse | chat |
 | `chat` | `messages` (+ `tools`, `functions`, `parallel_tool_calls`) | chat |
 | `preference` | `input`, `preferred_output`, `non_preferred_output` | preference |
+| `trl_preference` | `prompt`, `chosen`, `rejected` (message lists) | preference |
+| `vertex` | `contents` (+ `systemInstruction`, `tools`): Vertex AI Gemini | chat |
 | `sharegpt` | `conversations` of `{from, value}` (+ `system`, `tools`) | chat |
-| `prompt_completion` | `prompt`, `completion` | prompt_completion |
+| `prompt_completion` | `prompt`, `completion` (message lists: TRL, read as chat) | prompt_completion |
 | `alpaca` | `instruction`, `output` (+ `input`, `history`) | prompt_completion, or chat with history |
 | `dolly` | `instruction`, `response` (+ `context`) | prompt_completion |
 | `question_answer` | `question`/`answer` or `q`/`a` | prompt_completion |
@@ -45,8 +48,11 @@ SHAREGPT_ROLES = {
 
 _SHAPES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     # (shape, required keys, optional keys)
+    ("bedrock", ("schemaversion", "messages"), ("system",)),
     ("chat", ("messages",), ("tools", "functions", "parallel_tool_calls")),
     ("preference", ("input", "preferred_output", "non_preferred_output"), ()),
+    ("trl_preference", ("prompt", "chosen", "rejected"), ()),
+    ("vertex", ("contents",), ("systeminstruction", "system_instruction", "tools")),
     ("sharegpt", ("conversations",), ("system", "tools")),
     ("prompt_completion", ("prompt", "completion"), ()),
     ("alpaca", ("instruction", "output"), ("input", "history", "system")),
@@ -72,9 +78,9 @@ class Mapping:
 
     @property
     def kind(self) -> str:
-        if self.shape in ("chat", "sharegpt"):
+        if self.shape in ("chat", "sharegpt", "vertex", "bedrock"):
             return "chat"
-        if self.shape == "preference":
+        if self.shape in ("preference", "trl_preference"):
             return "preference"
         if self.shape == "none":
             return "prompt_completion"
@@ -91,10 +97,29 @@ class Mapping:
 
     def apply(self, rec: dict[str, Any]) -> dict[str, Any]:
         """Canonical fields of one source record; raises ShapeError when it does not fit."""
-        get = {k: rec.get(src) for k, src in self.columns}
+        get: dict[str, Any] = {k: rec.get(src) for k, src in self.columns}
         shape = self.shape
+        if shape == "prompt_completion" and isinstance(get.get("prompt"), list):
+            # TRL conversational prompt-completion: message lists on both sides
+            prompt: list[Any] = get["prompt"]
+            completion = get.get("completion")
+            if not isinstance(completion, list):
+                raise ShapeError("prompt is a list of messages, so completion must be one too")
+            return {"kind": "chat", "messages": prompt + completion}
         if shape in ("columns", "prompt_completion", "question_answer", "chat", "preference"):
             return {"kind": self.kind, **get}
+        if shape in ("bedrock", "vertex", "trl_preference"):
+            from pipeline.write.shapes import from_shape
+
+            obj = {k: v for k, v in get.items() if v is not None}
+            if shape == "vertex":
+                obj = {{"systeminstruction": "systemInstruction"}.get(k, k): v for k, v in obj.items()}
+            if shape == "bedrock":
+                obj.pop("schemaversion", None)
+            try:
+                return from_shape(shape, obj)
+            except (AttributeError, TypeError, KeyError) as exc:
+                raise ShapeError(f"does not read as {shape}: {exc}") from None
         if shape == "alpaca":
             return _alpaca(get)
         if shape == "dolly":

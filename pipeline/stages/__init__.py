@@ -35,7 +35,7 @@ class StageSpecEntry:
 REGISTRY: dict[str, StageSpecEntry] = {}
 
 # Stage modules, imported so that they register themselves. Order does not matter.
-_MODULES = ("normalize_text", "require_fields")
+_MODULES = ("normalize_text", "require_fields", "count_tokens", "token_limit", "dataset_limits", "dedupe", "split", "validate_schema", "legacy_format", "convert")
 
 
 def register(

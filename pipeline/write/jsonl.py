@@ -33,6 +33,10 @@ def dumps_lenient(value: Any) -> bytes:
 
 def output_record(row: dict[str, Any]) -> dict[str, Any]:
     """The JSON object written for a kept record in its canonical shape."""
+    if row.get("_shape"):
+        from pipeline.write.shapes import to_shape
+
+        return to_shape(row["_shape"], row)
     kind = row["kind"]
     if kind == "prompt_completion":
         return {"prompt": row["prompt"], "completion": row["completion"]}

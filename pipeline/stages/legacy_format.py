@@ -1,0 +1,300 @@
+"""legacy_format: the prompt/completion conventions of OpenAI's legacy fine-tuning, applied safely.
+
+Legacy prompt/completion models learn where the prompt ends from a fixed separator at the end of
+every prompt, where the answer ends from a fixed stop sequence at the end of every completion, and
+tokenise better when a completion starts with a space (openai_rules.md §6,
+legacy_prepare_data.md §3). This stage works on `prompt_completion` records only; chat and
+preference records pass untouched.
+
+1. It measures what the data already does, before changing anything, as counters in the
+   report (stage `changes`): `prompt_completion_records`, `prompt_ends_with[S]` for each
+   common separator S (`" ->"`, `\\n\\n###\\n\\n`, ...), `completion_starts_with_space`,
+   `completion_ends_with[S]` for each common stop (`\\n`, `.`, `" END"`, `\\n\\nEND`, ...).
+   Newlines are written `\\n` in the names.
+2. It applies the config idempotently: the separator is added to prompts that do not end with it
+   (`separator_added`), the stop to completions that do not end with it (`stop_added`), a space
+   to completions that do not start with whitespace (`leading_space_added`). Running it twice
+   changes nothing the second time. Empty prompts (open-ended generation) get no separator, and
+   empty completions get nothing (validate_schema rejects them). Nothing is cut, stripped or
+   lower-cased.
+3. Classification data (few distinct completions: fewer than a third of the records, and at most
+   500 classes, the legacy tool's rule, or `classification: true`) gets warnings: a label that
+   is not a single token in the target's tokenizer, and a class with fewer than
+   `min_class_examples` records. A stage sees one batch at a time, so **class counts are per
+   batch** (`runner.batch_size`, 10,000 records by default: the whole file for most
+   classification sets); the exact totals over the whole dataset are in the report as
+   `class[LABEL]` counters, which the runner sums over batches.
+
+Reason codes:
+- `separator_in_prompt`: the separator occurs in the prompt other than at its end (the model
+  would see the end of the prompt too early);
+- `separator_mismatch`: the prompt already ends with a different common separator (adding ours
+  would give two): configure `separator` to the one the data uses;
+- `stop_in_completion`: the stop sequence occurs in the completion before its end (generation
+  would stop there);
+- `stop_mismatch`: the completion already ends with a different stop marker (`END`, `***`, ...):
+  configure `stop` to the one the data uses.
+
+Warning codes: `label_not_single_token`, `class_too_small`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pandas as pd
+
+from pipeline.config import doc
+from pipeline.records import count_change, drop_where, warn
+from pipeline.stages import register
+from pipeline.targets import get_target
+from pipeline.tokens import KNOWN_ENCODINGS, count_text, get_encoding
+
+# The legacy tool's separator candidates (legacy_prepare_data.md §3, #11), plus variants seen in
+# real data (NERRE's "\n\n###\n") and bare markers.
+SEPARATORS = (
+    " ->",
+    "->",
+    "\n\n###\n\n",
+    "\n\n###\n",
+    "###",
+    "\n\n===\n\n",
+    "\n\n---\n\n",
+    "\n\n===>\n\n",
+    "\n\n--->\n\n",
+    "\n\n### =>\n\n",
+)
+# The legacy tool's stop candidates (#14) and NERRE's variants; for the counters.
+STOPS = (
+    "\n",
+    ".",
+    " END",
+    "\n\nEND\n\n",
+    "\n\nEND",
+    "\nEND",
+    "***",
+    "+++",
+    "&&&",
+    "$$$",
+    "@@@",
+    "%%%",
+    " [END]",
+)
+MAX_CLASSES = 500
+
+
+def shown(s: str) -> str:
+    r"""A separator or stop as it is named in counters and messages: `\n` for a newline."""
+    return s.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
+@dataclass(frozen=True)
+class LegacyFormatConfig:
+    separator: str | None = doc(
+        "Fixed text every prompt ends with; null adds none (and checks none). Common: "
+        '`"\\n\\n###\\n\\n"`, `" ->"`.',
+        "\n\n###\n\n",
+    )
+    stop: str | None = doc(
+        "Stop sequence every completion ends with (pass it as `stop` at inference); null adds "
+        "none. Null for classification labels.",
+        " END",
+    )
+    leading_space: bool = doc(
+        "Start every completion with a space (unless it starts with whitespace already).", True
+    )
+    classification: bool | None = doc(
+        "Treat the data as classification (label warnings); null decides per batch: fewer "
+        "distinct completions than a third of the records, at most 500.",
+        None,
+    )
+    min_class_examples: int = doc(
+        "Warn (`class_too_small`) when a class has fewer records than this in a batch.", 100
+    )
+    encoding: Literal["cl100k_base", "o200k_base"] | None = doc(
+        "Tokenizer for the single-token label check; null uses the target's when ftprep bundles "
+        "it, else cl100k_base (babbage-002, davinci-002).",
+        None,
+    )
+    target: str | None = doc(
+        "Target profile, for its tokenizer; defaults to the run's `target:`.", None
+    )
+
+
+def encoding_name(cfg: LegacyFormatConfig) -> str:
+    if cfg.encoding is not None:
+        return cfg.encoding
+    if cfg.target is not None:
+        tokenizer = get_target(cfg.target).tokenizer
+        if tokenizer in KNOWN_ENCODINGS:
+            return str(tokenizer)
+    return "cl100k_base"
+
+
+def _ends_once(text: str, marker: str) -> bool:
+    """`text` ends with `marker` and holds it nowhere else (overlaps included)."""
+    return text.endswith(marker) and text.find(marker) == len(text) - len(marker)
+
+
+def _other_separator(text: str) -> str | None:
+    """The longest common separator `text` ends with (called when it does not end with ours)."""
+    for s in sorted(SEPARATORS, key=len, reverse=True):
+        if text.endswith(s):
+            return s
+    return None
+
+
+def _stop_used(text: str) -> str | None:
+    """The longest common stop sequence `text` ends with (called when it does not end with ours).
+
+    A plain `.` or newline ends ordinary text too, so it does not count as a different stop.
+    """
+    for s in sorted(STOPS, key=len, reverse=True):
+        if s not in ("\n", ".") and text.endswith(s):
+            return s
+    return None
+
+
+@register(
+    "legacy_format",
+    LegacyFormatConfig,
+    "Measure and apply a prompt separator, completion stop sequence and leading space.",
+)
+def legacy_format(batch: pd.DataFrame, cfg: LegacyFormatConfig) -> pd.DataFrame:
+    out = batch.copy()
+    if "prompt" not in out or "completion" not in out:
+        return out
+    sel = (out["kind"] == "prompt_completion") & out["_reason"].isna()
+    sel &= out["prompt"].map(lambda v: isinstance(v, str)) & out["completion"].map(
+        lambda v: isinstance(v, str)
+    )
+    if not sel.any():
+        return out
+    prompts = out.loc[sel, "prompt"].astype(str)
+    completions = out.loc[sel, "completion"].astype(str)
+    _measure(out, prompts, completions, cfg)
+
+    reasons: dict[str, dict[Any, str]] = {}
+
+    def reject(code: str, idx: Any, message: str) -> None:
+        reasons.setdefault(code, {})[idx] = message
+
+    fixed: dict[Any, tuple[str, str, list[str]]] = {}  # idx -> prompt, completion, fixes
+    sep, stop = cfg.separator, cfg.stop
+    for idx, p, c in zip(prompts.index, prompts, completions, strict=True):
+        fixes: list[str] = []
+        if sep and p:
+            if not p.endswith(sep):
+                other = _other_separator(p)
+                if other is not None:
+                    reject("separator_mismatch", idx,
+                           f"prompt ends with '{shown(other)}', not the separator "
+                           f"'{shown(sep)}'; adding it would give two separators: set "
+                           f'`separator: "{shown(other)}"` if the data uses that one')
+                    continue
+                p = p + sep
+                fixes.append("separator_added")
+            if not _ends_once(p, sep):
+                reject("separator_in_prompt", idx,
+                       f"prompt contains the separator '{shown(sep)}' before its end (at "
+                       f"character {p.find(sep)}): choose a separator that occurs in no prompt")
+                continue
+        if c.strip():
+            if cfg.leading_space and not c[0].isspace():
+                c = " " + c
+                fixes.append("leading_space_added")
+            if stop:
+                if not c.endswith(stop):
+                    used = _stop_used(c)
+                    if used is not None:
+                        reject("stop_mismatch", idx,
+                               f"completion ends with '{shown(used)}', not the stop "
+                               f"'{shown(stop)}': set `stop: \"{shown(used)}\"` if the data "
+                               "uses that one")
+                        continue
+                    c = c + stop
+                    fixes.append("stop_added")
+                if not _ends_once(c, stop):
+                    reject("stop_in_completion", idx,
+                           f"completion contains the stop '{shown(stop)}' before its end (at "
+                           f"character {c.find(stop)}); generation would stop there: choose a "
+                           "stop sequence that occurs in no completion")
+                    continue
+        if fixes:
+            fixed[idx] = (p, c, fixes)
+
+    # Fixes are applied, and counted, only on the records that stay.
+    applied = Counter[str]()
+    if fixed:
+        index = list(fixed)
+        out.loc[index, "prompt"] = pd.Series([v[0] for v in fixed.values()], index, dtype=object)
+        out.loc[index, "completion"] = pd.Series(
+            [v[1] for v in fixed.values()], index, dtype=object
+        )
+        for _p, _c, fixes in fixed.values():
+            applied.update(fixes)
+    for name, n in sorted(applied.items()):
+        count_change(out, name, n)
+    for code, messages in reasons.items():
+        msg = pd.Series(messages, dtype=object).reindex(out.index)
+        drop_where(out, msg.notna(), code, msg)
+    _classes(out, sel & out["_reason"].isna(), cfg)
+    return out
+
+
+def _measure(
+    out: pd.DataFrame, prompts: pd.Series, completions: pd.Series, cfg: LegacyFormatConfig
+) -> None:
+    count_change(out, "prompt_completion_records", len(prompts))
+    seps = SEPARATORS + ((cfg.separator,) if cfg.separator and cfg.separator not in SEPARATORS
+                         else ())
+    stops = STOPS + ((cfg.stop,) if cfg.stop and cfg.stop not in STOPS else ())
+    for s in seps:
+        count_change(out, f"prompt_ends_with[{shown(s)}]", int(prompts.str.endswith(s).sum()))
+    count_change(out, "completion_starts_with_space", int(completions.str.startswith(" ").sum()))
+    for s in stops:
+        count_change(out, f"completion_ends_with[{shown(s)}]",
+                     int(completions.str.endswith(s).sum()))
+
+
+def _classes(out: pd.DataFrame, sel: pd.Series, cfg: LegacyFormatConfig) -> None:
+    if cfg.classification is False or not sel.any():
+        return
+    completions = out.loc[sel, "completion"].astype(str)
+    stop = cfg.stop
+    labels = completions.map(
+        lambda c: c[: -len(stop)] if stop and c.endswith(stop) else c
+    )
+    counts = labels.value_counts()
+    if cfg.classification is None and not (
+        len(counts) * 3 < len(labels) and len(counts) <= MAX_CLASSES
+    ):
+        return
+    for label, n in counts.items():
+        count_change(out, f"class[{shown(str(label))}]", int(n))
+    enc_name = encoding_name(cfg)
+    enc = get_encoding(enc_name)
+    tokens = {str(label): count_text(enc, str(label)) for label in counts.index}
+    multi = labels.map(lambda lb: tokens[lb] != 1)
+    if multi.any():
+        def advice(lb: str) -> str:
+            text = f"label '{shown(lb)}' is {tokens[lb]} tokens in {enc_name}: single-token labels "
+            text += "let you classify with max_tokens=1 and read logprobs; "
+            bare = lb.strip()
+            if bare != lb and count_text(enc, bare) == 1:
+                return text + f"'{shown(bare)}' is one token (set leading_space: false)"
+            return text + "map the classes to single-token labels"
+
+        msg = labels.map(advice)
+        warn(out, multi.reindex(out.index, fill_value=False), "label_not_single_token",
+             msg.reindex(out.index))
+    small = labels.map(lambda lb: counts[lb] < cfg.min_class_examples)
+    if small.any():
+        msg = labels.map(
+            lambda lb: f"class '{shown(lb)}' has {counts[lb]} records in this batch (of "
+            f"{len(labels)}); aim for at least {cfg.min_class_examples} per class"
+        )
+        warn(out, small.reindex(out.index, fill_value=False), "class_too_small",
+             msg.reindex(out.index))
