@@ -51,6 +51,8 @@ SAMPLE_ROWS = 1000
 OUTPUT_FILES = (
     "train.jsonl",
     "validation.jsonl",
+    "train-*.jsonl",
+    "validation-*.jsonl",
     "rejected.jsonl",
     "report.json",
     "metrics.parquet",
@@ -122,6 +124,7 @@ class UnitResult:
     # first source lines of each reason, for the report
     examples: dict[str, list[int]]
     kept_lines: list[int] = field(default_factory=list)  # source line of each kept record
+    kept_bytes: list[int] = field(default_factory=list)  # output line bytes, newline included
     kept_ords: list[int] = field(default_factory=list)  # unit ordinal of each kept record
     rejected_ords: list[int] = field(default_factory=list)
     keys: dict[str, list[Any]] = field(default_factory=dict)  # dataset-stage key columns
@@ -233,7 +236,9 @@ def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(stages: tuple[StageSpec, ...], batch_size: int, spool: str, paths: list[str]) -> None:
+def _init_worker(
+    stages: tuple[StageSpec, ...], batch_size: int, spool: str, paths: list[str]
+) -> None:
     from pipeline.stages import REGISTRY
 
     _WORKER["stages"] = [(s.name, REGISTRY[s.name], s.config) for s in stages]
@@ -319,15 +324,26 @@ def process_unit(unit: Unit) -> UnitResult:
     rej_path = spool / f"unit-{unit.index:07d}.rej"
     counts: dict[str, StageCounts] = {READ_STAGE: StageCounts()}
     result = UnitResult(
-        unit.index, unit.file_index, 0, 0, counts, 0, 0, str(kept_path), str(rej_path), {},
+        unit.index,
+        unit.file_index,
+        0,
+        0,
+        counts,
+        0,
+        0,
+        str(kept_path),
+        str(rej_path),
+        {},
         source=unit.source,
     )
     blank = [0]
     rows = _unit_rows(unit, blank)
     ordinal = 0
-    with open(kept_path, "wb") as kept_f, open(rej_path, "wb") as rej_f, open(
-        _orig_path(kept_path), "wb"
-    ) as orig_f:
+    with (
+        open(kept_path, "wb") as kept_f,
+        open(rej_path, "wb") as rej_f,
+        open(_orig_path(kept_path), "wb") as orig_f,
+    ):
         while True:
             chunk = list(islice(rows, _WORKER["batch_size"]))
             if not chunk:
@@ -360,9 +376,7 @@ def _dataset_keys(kept: pd.DataFrame, result: UnitResult) -> None:
             result.keys.setdefault(f"{i}:{col}", []).extend(list(values))
 
 
-def _spool(
-    batch: pd.DataFrame, kept_f: Any, rej_f: Any, orig_f: Any, result: UnitResult
-) -> None:
+def _spool(batch: pd.DataFrame, kept_f: Any, rej_f: Any, orig_f: Any, result: UnitResult) -> None:
     """Write kept lines (and their original records) and rejected lines of one batch."""
     kept_rows: list[int] = []
     names = [c for c in (*BOOK_COLUMNS, "kind", *ALL_FIELDS) if c in batch.columns]
@@ -392,13 +406,18 @@ def _spool(
                         wex.append(int(row["_line"]))
                 result.kept += 1
                 result.kept_lines.append(int(row["_line"]))
+                result.kept_bytes.append(len(line) + 1)
                 result.kept_ords.append(int(row["_ord"]))
                 kept_rows.append(pos)
                 continue
         rej_f.write(
             rejected_line(
-                row["_source"], int(row["_line"]), row["_stage"], row["_reason"],
-                row["_message"], record,
+                row["_source"],
+                int(row["_line"]),
+                row["_stage"],
+                row["_reason"],
+                row["_message"],
+                record,
             )
             + b"\n"
         )
@@ -458,6 +477,7 @@ def run(cfg: Config) -> RunResult:
             inp.stats.blank_lines += sum(r.blank_lines for r in mine)
         report = _report(cfg, inputs, stage_counts, results, rows_in, totals, decisions)
         report["dataset"] = dataset_info
+        report["outputs"] = _output_files(outputs, dataset_info, target_info) | report["outputs"]
         gate_reasons = [
             reason
             for info in dataset_info.values()
@@ -480,6 +500,24 @@ def run(cfg: Config) -> RunResult:
     return RunResult(out_dir, report, files)
 
 
+def _output_files(
+    outputs: AtomicOutputs, dataset_info: dict[str, Any], target_info: dict[str, Any]
+) -> dict[str, Any]:
+    """The training files as written: names, bytes, and the target's file-size limit."""
+    limit = (dataset_info.get("dataset_limits") or {}).get("files", {}).get("max_file_bytes")
+    if limit is None:
+        limit = target_info.get("max_file_bytes")
+    names = [n for n in outputs.produced if n.startswith(("train", "validation"))]
+    sizes = {n: outputs.path(n).stat().st_size for n in names}
+    return {
+        "train": [n for n in names if n.startswith("train")],
+        "validation": [n for n in names if n.startswith("validation")],
+        "bytes": sizes,
+        "max_file_bytes": limit,
+        "over_max_file_bytes": [n for n, size in sizes.items() if limit and size > limit],
+    }
+
+
 def _target_info(cfg: Config) -> dict[str, Any]:
     """What the run's target means for the output, and a warning past its shutdown dates."""
     if cfg.target is None:
@@ -495,6 +533,7 @@ def _target_info(cfg: Config) -> dict[str, Any]:
     return {
         "name": profile.name,
         "bom": profile.output.bom,
+        "max_file_bytes": profile.max_file_bytes,
         "checked": profile.checked,
         "shutdown_warning": warning,
     }
@@ -529,6 +568,7 @@ def _decide(
         return decisions, info
     source = [inputs[r.file_index].source for r in results for _ in range(r.kept)]
     line = np.fromiter((x for r in results for x in r.kept_lines), dtype=np.int64, count=n)
+    nbytes = np.fromiter((x for r in results for x in r.kept_bytes), dtype=np.int64, count=n)
     for i, spec in dataset_stages:
         prefix = f"{i}:"
         gathered: dict[str, list[Any]] = {}
@@ -536,7 +576,7 @@ def _decide(
             for key, values in r.keys.items():
                 if key.startswith(prefix):
                     gathered.setdefault(key[len(prefix) :], []).extend(values)
-        table = KeyTable(source, line, {k: np.asarray(v) for k, v in gathered.items()})
+        table = KeyTable(source, line, {k: np.asarray(v) for k, v in gathered.items()}, nbytes)
         c = counts.setdefault(spec.name, StageCounts())
         alive_before = int(decisions.alive().sum())
         entry = REGISTRY[spec.name]
@@ -556,18 +596,18 @@ def _write_outputs(
     `bom`: start train.jsonl and validation.jsonl with a UTF-8 BOM (Azure OpenAI asks for it).
     """
     totals = {"train": 0, "validation": 0, "rejected": 0}
-    names = ["train.jsonl", "rejected.jsonl"]
-    if decisions.write_validation:
-        names.insert(1, "validation.jsonl")
-    files = {name: open(outputs.path(name), "wb") for name in names}  # noqa: SIM115
-    train = files["train.jsonl"]
-    validation = files.get("validation.jsonl")
-    if bom:
-        for f in (train, validation):
-            if f is not None:
-                f.write(b"\xef\xbb\xbf")
-    rejected = files["rejected.jsonl"]
     dest = decisions.dest
+    all_bytes = np.fromiter((b for r in results for b in r.kept_bytes), dtype=np.int64)
+    train = _SplitWriter(outputs, "train", bom, decisions.shard_bytes, all_bytes[dest == TRAIN])
+    validation = (
+        _SplitWriter(
+            outputs, "validation", bom, decisions.shard_bytes, all_bytes[dest == VALIDATION]
+        )
+        if decisions.write_validation
+        else None
+    )
+    files = {"rejected.jsonl": open(outputs.path("rejected.jsonl"), "wb")}  # noqa: SIM115
+    rejected = files["rejected.jsonl"]
     g = 0  # key-table row of the next kept record
     try:
         for r in results:
@@ -593,9 +633,7 @@ def _write_outputs(
                         dataset_rejects.append(
                             (
                                 ordinal,
-                                rejected_line(
-                                    r.source, line_no, stage, reason, message, record
-                                ),
+                                rejected_line(r.source, line_no, stage, reason, message, record),
                             )
                         )
                     g += 1
@@ -612,7 +650,58 @@ def _write_outputs(
     finally:
         for f in files.values():
             f.close()
+        train.close()
+        if validation is not None:
+            validation.close()
     return totals
+
+
+class _SplitWriter:
+    """One split's JSONL: `name.jsonl`, or shards `name-00001.jsonl`... when it would be larger
+    than `shard_bytes` (a record larger than that still gets a shard of its own)."""
+
+    def __init__(
+        self,
+        outputs: AtomicOutputs,
+        stem: str,
+        bom: bool,
+        shard_bytes: int | None,
+        line_bytes: np.ndarray,
+    ) -> None:
+        self.outputs, self.stem = outputs, stem
+        self.head = b"\xef\xbb\xbf" if bom else b""
+        total = len(self.head) + int(line_bytes.sum())
+        self.limit = shard_bytes if shard_bytes is not None and total > shard_bytes else None
+        self.shards = 0
+        self.size = 0
+        self.f: Any = None
+        self._open(f"{stem}.jsonl" if self.limit is None else self._shard_name())
+
+    def _shard_name(self) -> str:
+        self.shards += 1
+        return f"{self.stem}-{self.shards:05d}.jsonl"
+
+    def _open(self, name: str) -> None:
+        if self.f is not None:
+            self.f.close()
+        self.f = open(self.outputs.path(name), "wb")  # noqa: SIM115
+        self.f.write(self.head)
+        self.size = len(self.head)
+
+    def write(self, line: bytes) -> None:
+        if (
+            self.limit is not None
+            and self.size > len(self.head)
+            and self.size + len(line) > self.limit
+        ):
+            self._open(self._shard_name())
+        self.f.write(line)
+        self.size += len(line)
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+            self.f = None
 
 
 def _write_metrics(results: list[UnitResult], decisions: Decisions, path: Path) -> None:
@@ -644,7 +733,9 @@ def _write_metrics(results: list[UnitResult], decisions: Decisions, path: Path) 
         m.insert(0, "id", [f"{r.source}:{ln}" for ln in m["_line"]])
         m.insert(1, "source", r.source)
         m["split"], m["reason"], m["stage"] = split, reason, stage
-        frames.append(m.drop(columns=["_reason", "_stage", "_ord"]).rename(columns={"_line": "line"}))
+        frames.append(
+            m.drop(columns=["_reason", "_stage", "_ord"]).rename(columns={"_line": "line"})
+        )
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     text = ("id", "source", "split", "reason", "stage")
     columns: dict[str, pa.Array] = {}
@@ -733,8 +824,6 @@ def _report(
             "holds": holds,
         },
         "outputs": {
-            "train": "train.jsonl",
-            "validation": "validation.jsonl" if decisions.write_validation else None,
             "rejected": "rejected.jsonl",
             "metrics": "metrics.parquet",
         },

@@ -2,9 +2,9 @@
 
 One YAML file per target in ``configs/targets/``; the file name is the profile name with ``:``
 written as ``_`` (``openai:gpt-4o-mini-2024-07-18`` -> ``openai_gpt-4o-mini-2024-07-18.yaml``).
-Every fact in a profile comes from the sourced references (``sources:`` tags: ``S*`` =
-openai_rules.md §11, letters ``A``/``V``/``B``/``F``/``T``/``M``/``O`` = providers.md §10); a fact
-that could not be sourced is ``null`` and the profile's ``notes:`` says so. ``docs/targets.md``
+Every fact in a profile carries a source tag (``sources:`` lists each tag with the page or
+repository it stands for and its date); a fact that could not be sourced is ``null`` and the
+profile's ``notes:`` says so. ``docs/targets.md``
 is generated from the profiles by ``profiles_markdown()`` (``python -m pipeline.targets``).
 
 Where the profiles are looked for (first existing directory wins):
@@ -508,9 +508,9 @@ def profiles_markdown(directory: Path | None = None) -> str:
         "  with the date of the price source.",
         "- **shutdown**: `training` = no new fine-tuning jobs from that day; `model` = the base",
         "  model and its fine-tuned versions are shut down that day.",
-        "- **sources**: tags `S*` resolve in the OpenAI reference (openai_rules.md §11), the",
-        "  others (`A`zure, `V`ertex, `B`edrock, `F`ireworks, `T`ogether, `M`istral, `O`pen-source",
-        "  trainers, `PEERS`) in providers.md §10; the full entries are listed at the end.",
+        "- **sources**: tags `S*` are OpenAI's pages and repositories, the others `A`zure,",
+        "  `V`ertex, `B`edrock, `F`ireworks, `T`ogether, `M`istral, `O`pen-source trainers and",
+        "  `PEERS` (the trainers' own code); the full entries are listed at the end.",
         "- **checked**: the date of the reference the facts were taken from.",
         "",
         "| name | formats | tokens/example | over limit | tokenizer | max file | min examples "

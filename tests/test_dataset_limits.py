@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
@@ -174,3 +175,48 @@ def test_same_answer_with_two_workers(tmp_path: Path) -> None:
     assert reports[0]["dataset"] == reports[1]["dataset"]
     pd.testing.assert_frame_equal(tables[0], tables[1])
     assert reports[0]["dataset"]["dataset_limits"]["gate_failed"] is False
+
+
+def _chat_lines(n: int) -> bytes:
+    return b"".join(
+        orjson.dumps({"messages": [{"role": "user", "content": f"question {i}"},
+                                   {"role": "assistant", "content": f"answer {i}"}]}) + b"\n"
+        for i in range(n)
+    )
+
+
+def test_large_files_are_sharded_and_join_back(tmp_path: Path) -> None:
+    src = tmp_path / "d.jsonl"
+    src.write_bytes(_chat_lines(30))
+    base = {"input": {"paths": [str(src)]}}
+    run_config(tmp_path, base, "whole")
+    whole = (tmp_path / "whole" / "train.jsonl").read_bytes()
+    report = run_config(
+        tmp_path, {**base, "stages": [{"name": "dataset_limits", "max_file_bytes": 500}]}, "out"
+    )
+    shards = sorted((tmp_path / "out").glob("train-*.jsonl"))
+    assert len(shards) > 1 and not (tmp_path / "out" / "train.jsonl").exists()
+    assert all(p.stat().st_size <= 500 for p in shards)
+    assert b"".join(p.read_bytes() for p in shards) == whole
+    assert report["outputs"]["train"] == [p.name for p in shards]
+    assert report["dataset"]["dataset_limits"]["files"]["sharded"] == ["train"]
+    assert report["gate"]["failed"] is False
+    # the next run, not sharded, removes the old shards
+    run_config(tmp_path, base, "out")
+    assert not list((tmp_path / "out").glob("train-*.jsonl"))
+    assert (tmp_path / "out" / "train.jsonl").read_bytes() == whole
+
+
+def test_file_too_large_fails_the_gate_without_sharding(tmp_path: Path) -> None:
+    src = tmp_path / "d.jsonl"
+    src.write_bytes(_chat_lines(30))
+    report = run_config(
+        tmp_path,
+        {
+            "input": {"paths": [str(src)]},
+            "stages": [{"name": "dataset_limits", "max_file_bytes": 500, "shard": False}],
+        },
+    )
+    assert report["gate"]["failed"] is True
+    assert [r["code"] for r in report["gate"]["reasons"]] == ["file_too_large"]
+    assert report["outputs"]["over_max_file_bytes"] == ["train.jsonl"]

@@ -44,6 +44,7 @@ class KeyTable:
     source: list[str]
     line: np.ndarray  # int64
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    nbytes: np.ndarray | None = None  # int64: bytes of the record's output line, newline included
 
     def __len__(self) -> int:
         return len(self.line)
@@ -59,6 +60,8 @@ class Decisions:
     )  # row -> stage, code, msg
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     write_validation: bool = False  # set by a split stage: write validation.jsonl
+    # set by dataset_limits: shard an output file larger than this into name-00001.jsonl ...
+    shard_bytes: int | None = None
     # (k, 2) int64 key-table rows found to be duplicates of each other (set by dedupe)
     linked: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
 

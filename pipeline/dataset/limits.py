@@ -75,6 +75,14 @@ class DatasetLimitsConfig:
     compare: tuple[str, ...] = doc(
         "Other target profiles to estimate the training cost for, side by side.", ()
     )
+    max_file_bytes: int | None = doc(
+        "Largest output file the target takes; null uses the target's `max_file_bytes`.", None
+    )
+    shard: bool = doc(
+        "Write a train or validation file larger than `max_file_bytes` as shards "
+        "(`train-00001.jsonl`, ...); false fails the gate instead (`file_too_large`).",
+        True,
+    )
     encoding: Literal["cl100k_base", "o200k_base"] | None = doc(
         "Encoding used when no `count_tokens` stage ran and the target names none of the "
         "bundled ones (null: o200k_base).",
@@ -84,6 +92,8 @@ class DatasetLimitsConfig:
     def __post_init__(self) -> None:
         from pipeline.config import _ValueProblem
 
+        if self.max_file_bytes is not None and self.max_file_bytes < 1:
+            raise _ValueProblem("max_file_bytes", f"{self.max_file_bytes}; expected >= 1")
         for key in ("min_examples", "max_examples"):
             value = getattr(self, key)
             if value is not None and value < 0:
@@ -165,6 +175,51 @@ def _target(name: str | None, option: str = "target") -> Any:
         raise PipelineError(f"stage {NAME}, option {option}: {exc}") from None
 
 
+def _file_sizes(
+    table: KeyTable,
+    decisions: Decisions,
+    cfg: DatasetLimitsConfig,
+    profile: Any,
+    reasons: list[dict[str, str]],
+) -> dict[str, Any]:
+    """Bytes train.jsonl and validation.jsonl will have, against the file-size limit.
+
+    Over the limit, the files are sharded (`decisions.shard_bytes`) or the gate fails.
+    """
+    limit = cfg.max_file_bytes
+    if limit is None and profile is not None:
+        limit = profile.max_file_bytes
+    nbytes = table.nbytes if table.nbytes is not None else np.zeros(len(table), dtype=np.int64)
+    bom = 3 if profile is not None and profile.output.bom else 0
+    sizes = {
+        "train": bom + int(nbytes[decisions.dest == TRAIN].sum()),
+        "validation": bom + int(nbytes[decisions.dest == VALIDATION].sum())
+        if decisions.write_validation
+        else None,
+    }
+    over = [name for name, size in sizes.items() if size is not None and limit and size > limit]
+    out: dict[str, Any] = {"max_file_bytes": limit, "bytes": sizes, "sharded": []}
+    if not over or limit is None:
+        return out
+    if cfg.shard:
+        decisions.shard_bytes = limit
+        out["sharded"] = over
+        out["note"] = (
+            f"{', '.join(f'{n}.jsonl' for n in over)} would be larger than {limit} bytes: "
+            f"written as shards ({over[0]}-00001.jsonl, ...) of at most {limit} bytes each"
+        )
+    else:
+        for name in over:
+            reasons.append(
+                {
+                    "code": "file_too_large",
+                    "message": f"{name}.jsonl would be {sizes[name]} bytes; the limit is {limit}: "
+                    "set `shard: true`, or split the data",
+                }
+            )
+    return out
+
+
 def decide(table: KeyTable, decisions: Decisions, cfg: DatasetLimitsConfig) -> dict[str, Any]:
     """The report section (see the module docstring); rejects nothing."""
     profile = _target(cfg.target)
@@ -185,7 +240,7 @@ def decide(table: KeyTable, decisions: Decisions, cfg: DatasetLimitsConfig) -> d
         cfg.max_examples if cfg.max_examples is not None else getattr(profile, "max_examples", None)
     )
     who = f"target {profile.name}" if profile is not None else "the config"
-    reasons = []
+    reasons: list[dict[str, str]] = []
     if least is not None and n_train < least:
         reasons.append(
             {
@@ -202,6 +257,7 @@ def decide(table: KeyTable, decisions: Decisions, cfg: DatasetLimitsConfig) -> d
                 "sample or split the file",
             }
         )
+    files = _file_sizes(table, decisions, cfg, profile, reasons)
     encoding = None
     if profile is not None:
         from pipeline.stages.count_tokens import resolve_encoding
@@ -236,6 +292,7 @@ def decide(table: KeyTable, decisions: Decisions, cfg: DatasetLimitsConfig) -> d
         },
         **_estimate(profile, train_tokens, cfg.epochs),
         "compare": compare,
+        "files": files,
         "gate_failed": bool(reasons),
         "gate_reasons": reasons,
     }

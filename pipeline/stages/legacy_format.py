@@ -2,8 +2,8 @@
 
 Legacy prompt/completion models learn where the prompt ends from a fixed separator at the end of
 every prompt, where the answer ends from a fixed stop sequence at the end of every completion, and
-tokenise better when a completion starts with a space (openai_rules.md §6,
-legacy_prepare_data.md §3). This stage works on `prompt_completion` records only; chat and
+tokenise better when a completion starts with a space (OpenAI's legacy fine-tuning guide
+and its `prepare_data` tool). This stage works on `prompt_completion` records only; chat and
 preference records pass untouched.
 
 1. It measures what the data already does, before changing anything, as counters in the
@@ -52,7 +52,7 @@ from pipeline.stages import register
 from pipeline.targets import get_target
 from pipeline.tokens import KNOWN_ENCODINGS, count_text, get_encoding
 
-# The legacy tool's separator candidates (legacy_prepare_data.md §3, #11), plus variants seen in
+# The legacy tool's separator candidates (openai-python `openai tools fine_tunes.prepare_data`), plus variants seen in
 # real data (NERRE's "\n\n###\n") and bare markers.
 SEPARATORS = (
     " ->",

@@ -1,7 +1,7 @@
 """validate_schema: check every record against what the target accepts, one pass, every problem.
 
 The target is the stage's `target` (default: the run's `target:`); without one the records are
-checked against the generic OpenAI chat rules (the fine-tuning schema of openai_rules.md §2:
+checked against the generic OpenAI chat rules (OpenAI's fine-tuning input schema:
 roles system/user/assistant/tool/function, OpenAI message keys, text/image_url/refusal parts,
 images up to 10 per example and 10 MB, tool-call `arguments` as a JSON string). docs/validation.md
 lists the checks per target.
@@ -87,7 +87,7 @@ _IMAGE_MIMES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/webp"})
 _SPREADSHEETS = frozenset({".csv", ".tsv", ".xlsx"})
 _MAX_LISTED = 20
 
-# The generic OpenAI chat fine-tuning rules (openai_rules.md §2.1/§2.2), used without a target and
+# The generic OpenAI chat fine-tuning rules (OpenAI's chat and preference fine-tuning schemas), used without a target and
 # for the per-message keys of targets whose records are not OpenAI-shaped (Vertex, Bedrock, ShareGPT).
 _GENERIC_MESSAGE_KEYS: dict[str, frozenset[str]] = {
     "system": frozenset({"role", "content", "name"}),
@@ -118,7 +118,7 @@ _ROLE_ALIASES = {
     "function_call": "assistant",
 }
 _PART_ALIASES = {"image": "image_url", "fileData": "image_url"}
-# Providers whose tool-call `arguments` are a JSON-encoded string (providers.md §0.5); Vertex
+# Providers whose tool-call `arguments` are a JSON-encoded string (each provider's fine-tuning data docs); Vertex
 # (`args`) and the open-source trainers' templates take an object.
 _STRING_ARGUMENTS = frozenset({"openai", "azure", "fireworks", "together", "mistral"})
 _INPUT_KEYS = frozenset({"messages", "tools", "parallel_tool_calls"})

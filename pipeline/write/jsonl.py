@@ -100,10 +100,10 @@ class AtomicOutputs:
             final = self.out_dir / name
             os.replace(self.tmp / name, final)
             finals.append(final)
-        for name in managed:
-            stale = self.out_dir / name
-            if name not in self.produced and stale.exists():
-                stale.unlink()
+        for pattern in managed:  # names or globs (train-*.jsonl) of outputs a run may write
+            for stale in self.out_dir.glob(pattern):
+                if stale.name not in self.produced and stale.is_file():
+                    stale.unlink()
         self.cleanup()
         return finals
 
