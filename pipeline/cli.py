@@ -74,6 +74,13 @@ def run(
             f"{t['rows_in']} records in: {t['train']} train, {t['validation']} validation, "
             f"{t['rejected']} rejected"
         )
+        limits = result.report.get("dataset", {}).get("dataset_limits")
+        if limits and limits.get("cost_usd") is not None:
+            click.echo(
+                f"estimated training cost: ${limits['cost_usd']:.2f} "
+                f"({limits['epochs']} epochs x {limits['billed_tokens_per_epoch']} tokens, "
+                f"price of {limits['price_date']})"
+            )
         click.echo(f"outputs in {result.out_dir}/:")
         for path in result.files:
             click.echo(f"  {path}")
@@ -199,3 +206,33 @@ def targets(name: str | None) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="FILE...")
+@click.option("--target", required=True, metavar="T", help="Target profile (ftprep targets).")
+@click.option("--strict", is_flag=True, help="Warnings fail the check too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@click.option("--workers", type=int, default=1, metavar="N", help="Worker processes per file.")
+@_friendly
+def check(inputs: tuple[str, ...], target: str, strict: bool, as_json: bool,
+          workers: int) -> None:
+    """Gate FILE... (paths, globs, directories) before upload to target T.
+
+    Prints every problem with file, line and code; exits 1 when a file would be refused or
+    damaged by the target (or has warnings, with --strict), 2 when one cannot be read.
+    """
+    import orjson
+
+    from pipeline.check import check_files, format_text
+
+    _setup_logging(True)
+    verdicts = check_files(list(inputs), target, workers)
+    if as_json:
+        click.echo(orjson.dumps([v.as_dict() for v in verdicts], option=orjson.OPT_INDENT_2))
+    else:
+        click.echo(format_text(verdicts, target))
+    if any(v.unreadable for v in verdicts):
+        sys.exit(2)
+    if any(v.errors or (strict and v.warnings) for v in verdicts):
+        sys.exit(1)

@@ -131,6 +131,7 @@ class UnitResult:
     source: str = ""
     warnings: Counter[str] = field(default_factory=Counter)
     warning_examples: dict[str, list[int]] = field(default_factory=dict)
+    warning_messages: dict[str, str] = field(default_factory=dict)  # the first, per code
     metrics: list[pd.DataFrame] = field(default_factory=list)  # per batch: _ord, reason, m_*
 
 
@@ -399,8 +400,9 @@ def _spool(batch: pd.DataFrame, kept_f: Any, rej_f: Any, orig_f: Any, result: Un
             else:
                 kept_f.write(line + b"\n")
                 orig_f.write(dumps_lenient(record) + b"\n")
-                for code, _message in row["_warnings"] or ():
+                for code, message in row["_warnings"] or ():
                     result.warnings[code] += 1
+                    result.warning_messages.setdefault(code, message)
                     wex = result.warning_examples.setdefault(code, [])
                     if len(wex) < 5:
                         wex.append(int(row["_line"]))
@@ -428,7 +430,11 @@ def _spool(batch: pd.DataFrame, kept_f: Any, rej_f: Any, orig_f: Any, result: Un
         result.rejected += 1
     _dataset_keys(batch.iloc[kept_rows], result)
     metric_cols = [c for c in batch.columns if str(c).startswith(METRIC_PREFIX)]
-    result.metrics.append(batch[["_ord", "_line", "_reason", "_stage", *metric_cols]].copy())
+    metrics = batch[["_ord", "_line", "_reason", "_stage", *metric_cols]].copy()
+    metrics["_warning_codes"] = [
+        ",".join(code for code, _message in ws) if ws else None for ws in batch["_warnings"]
+    ]
+    result.metrics.append(metrics)
 
 
 # --- the parent side ----------------------------------------------------------------------
@@ -734,12 +740,14 @@ def _write_metrics(results: list[UnitResult], decisions: Decisions, path: Path) 
         m.insert(1, "source", r.source)
         m["split"], m["reason"], m["stage"] = split, reason, stage
         frames.append(
-            m.drop(columns=["_reason", "_stage", "_ord"]).rename(columns={"_line": "line"})
+            m.drop(columns=["_reason", "_stage", "_ord"]).rename(
+                columns={"_line": "line", "_warning_codes": "warnings"}
+            )
         )
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    text = ("id", "source", "split", "reason", "stage")
+    text = ("id", "source", "split", "reason", "stage", "warnings")
     columns: dict[str, pa.Array] = {}
-    for name in ("id", "source", "line", "split", "reason", "stage"):
+    for name in ("id", "source", "line", "split", "reason", "stage", "warnings"):
         values = table[name].tolist() if name in table else []
         columns[name] = pa.array(
             [None if v is None or v != v else v for v in values],
@@ -786,8 +794,11 @@ def _report(
         reasons.update(c.rejected)
     warnings: Counter[str] = Counter()
     warning_lines: dict[str, dict[str, list[int]]] = {}
+    warning_messages: dict[str, str] = {}
     for r in results:
         warnings.update(r.warnings)
+        for code, message in r.warning_messages.items():
+            warning_messages.setdefault(code, message)
         for code, lines in r.warning_examples.items():
             have = warning_lines.setdefault(code, {}).setdefault(r.source, [])
             have.extend(lines[: max(0, 5 - len(have))])
@@ -812,7 +823,11 @@ def _report(
             for reason, n in sorted(reasons.items())
         },
         "warnings": {
-            code: {"count": n, "first_lines": warning_lines.get(code, {})}
+            code: {
+                "count": n,
+                "first_lines": warning_lines.get(code, {}),
+                "message": warning_messages.get(code),
+            }
             for code, n in sorted(warnings.items())
         },
         "totals": {"rows_in": rows_in, **totals},
