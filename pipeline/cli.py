@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from pipeline.errors import PipelineError
+from pipeline.write.shapes import SHAPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,17 +99,7 @@ def run(
     "--to",
     "to",
     required=True,
-    type=click.Choice(
-        [
-            "chat",
-            "prompt_completion",
-            "vertex",
-            "bedrock",
-            "trl_conversational",
-            "trl_prompt_completion",
-            "trl_preference",
-        ]
-    ),
+    type=click.Choice(SHAPES),
     help="Output shape.",
 )
 @click.option("--out", required=True, metavar="DIR", help="Output directory.")
@@ -215,8 +206,7 @@ def targets(name: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
 @click.option("--workers", type=int, default=1, metavar="N", help="Worker processes per file.")
 @_friendly
-def check(inputs: tuple[str, ...], target: str, strict: bool, as_json: bool,
-          workers: int) -> None:
+def check(inputs: tuple[str, ...], target: str, strict: bool, as_json: bool, workers: int) -> None:
     """Gate FILE... (paths, globs, directories) before upload to target T.
 
     Prints every problem with file, line and code; exits 1 when a file would be refused or

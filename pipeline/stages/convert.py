@@ -13,29 +13,18 @@ Reason codes:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
 from pipeline.config import doc
 from pipeline.records import count_change, drop_where
 from pipeline.stages import register
-from pipeline.write.shapes import ConversionError, to_shape
+from pipeline.write.shapes import ConversionError, Shape, to_shape
 
 # Tried longest first when `separator`/`stop` is `auto`; what legacy data most often used.
 AUTO_SEPARATORS = ("\n\n###\n\n", "\n\n###\n", "\n###\n", "\n\n###", " ->", "->", "###")
 AUTO_STOPS = ("\n\nEND\n\n", "\n\nEND", " END", "\nEND", "END", "###")
-
-Shape = Literal[
-    "chat",
-    "prompt_completion",
-    "vertex",
-    "bedrock",
-    "trl_conversational",
-    "trl_prompt_completion",
-    "trl_preference",
-]
-
 
 @dataclass(frozen=True)
 class ConvertConfig:

@@ -18,11 +18,11 @@ functions read a shape back into a canonical record, so round trips can be check
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
-SHAPES = (
+Shape = Literal[
     "chat",
     "prompt_completion",
     "vertex",
@@ -30,7 +30,8 @@ SHAPES = (
     "trl_conversational",
     "trl_prompt_completion",
     "trl_preference",
-)
+]
+SHAPES: tuple[str, ...] = get_args(Shape)
 BEDROCK_SCHEMA = "bedrock-conversation-2024"
 
 
