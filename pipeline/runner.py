@@ -585,12 +585,16 @@ def _decide(
         table = KeyTable(source, line, {k: np.asarray(v) for k, v in gathered.items()}, nbytes)
         c = counts.setdefault(spec.name, StageCounts())
         alive_before = int(decisions.alive().sum())
+        # decisions.counts is per stage name and cumulative: count only this entry's rejects
+        rejected_before = Counter(decisions.counts.get(spec.name, {}))
         entry = REGISTRY[spec.name]
         assert entry.decide is not None
-        info[spec.name] = entry.decide(table, decisions, spec.config)
+        # a stage listed twice (dedupe exact, then near) keeps both reports: name[i] for later
+        key = spec.name if spec.name not in info else f"{spec.name}[{i}]"
+        info[key] = entry.decide(table, decisions, spec.config)
         c.rows_in += alive_before
         c.rows_out += int(decisions.alive().sum())
-        c.rejected.update(decisions.counts.get(spec.name, {}))
+        c.rejected.update(Counter(decisions.counts.get(spec.name, {})) - rejected_before)
     return decisions, info
 
 

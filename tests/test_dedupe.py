@@ -105,7 +105,22 @@ def test_empty_table() -> None:
 
 def test_near_decide_clusters_and_keeps_the_first() -> None:
     cfg = DedupeConfig(mode="near", threshold=0.5)
-    words = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "near", "the", "river", "bank", "today"]
+    words = [
+        "the",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+        "over",
+        "the",
+        "lazy",
+        "dog",
+        "near",
+        "the",
+        "river",
+        "bank",
+        "today",
+    ]
     texts = [
         " ".join(words),
         "completely different words about cooking pasta with garlic and olive oil",
@@ -145,10 +160,17 @@ def union_find(n: int, pairs: list[tuple[int, int]]) -> list[int]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 40).flatmap(lambda n: st.tuples(
-    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=60)
-)))
-def test_connected_components_match_a_plain_union_find(case: tuple[int, list[tuple[int, int]]]) -> None:
+@given(
+    st.integers(1, 40).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=60),
+        )
+    )
+)
+def test_connected_components_match_a_plain_union_find(
+    case: tuple[int, list[tuple[int, int]]],
+) -> None:
     n, pairs = case
     got = dd.connected_components(n, np.array(pairs, dtype=np.int64).reshape(-1, 2))
     assert got.tolist() == union_find(n, pairs)
@@ -172,24 +194,39 @@ def test_candidate_pairs_connect_every_bucket(bands: list[list[int]]) -> None:
     assert len(pairs) <= 2 * 3 * len(bands)  # linear, whatever the bucket sizes
 
 
+@pytest.mark.parametrize("num_perm", [64, 128, 256])
+@pytest.mark.parametrize("threshold", [0.5, 0.7, 0.85, 0.95])
+def test_lsh_parameters_and_permutations_equal_datasketch(threshold: float, num_perm: int) -> None:
+    from datasketch import MinHash
+    from datasketch.lsh import _optimal_param
+
+    for weights in [(0.5, 0.5), dd.LSH_WEIGHTS]:
+        assert dd.optimal_lsh(threshold, num_perm, *weights) == _optimal_param(
+            threshold, num_perm, *weights
+        )
+    a, b = MinHash(num_perm=num_perm, seed=1).permutations
+    cfg = DedupeConfig(mode="near", threshold=threshold, num_perm=num_perm)
+    assert cfg.permutations == (tuple(a.tolist()), tuple(b.tolist()))
+
+
 @pytest.mark.parametrize("shingle", ["word", "char"])
 def test_minhash_equals_datasketch(shingle: str) -> None:
     from datasketch import MinHash, MinHashLSH
 
     cfg = DedupeConfig(mode="near", shingle=shingle)  # type: ignore[arg-type]
-    lsh = MinHashLSH(threshold=0.85, num_perm=128)
-    assert cfg.lsh == (lsh.b, lsh.r)
+    lsh = MinHashLSH(threshold=0.85, num_perm=128, weights=dd.LSH_WEIGHTS)
+    assert cfg.lsh == (lsh.b, lsh.r) == (11, 11)
     texts = ["a b c d e f", "one two", "", "今天天气很好我们去公园", "x"]
     sig = dd.near_signatures(texts, cfg)
     k = 3 if shingle == "word" else 5
     for text, row in zip(texts, sig, strict=True):
         if shingle == "word":
-            import xxhash
-
-            units = [xxhash.xxh3_64_intdigest(w.encode()) for w in text.split()]
+            units = [dd.word_hash(w.encode()) for w in text.split()]
         else:
             units = [ord(ch) for ch in text]
-        shingles = [tuple(units[i : i + k]) for i in range(max(len(units) - k + 1, 1))] if units else []
+        shingles = (
+            [tuple(units[i : i + k]) for i in range(max(len(units) - k + 1, 1))] if units else []
+        )
         m = MinHash(num_perm=128, seed=1, hashfunc=dd.shingle_hash)
         m.update_batch(shingles)
         assert row.tolist() == m.hashvalues.tolist()
@@ -198,7 +235,11 @@ def test_minhash_equals_datasketch(shingle: str) -> None:
 def test_b_bit_estimate_tracks_the_full_signature() -> None:
     cfg = DedupeConfig(mode="near")
     base = [f"w{i}" for i in range(60)]
-    texts = [" ".join(base), " ".join([*base[:54], "x", "y", "z"]), " ".join(f"v{i}" for i in range(60))]
+    texts = [
+        " ".join(base),
+        " ".join([*base[:54], "x", "y", "z"]),
+        " ".join(f"v{i}" for i in range(60)),
+    ]
     sig = dd.near_signatures(texts, cfg)
     full = [float((sig[0] == sig[i]).mean()) for i in (1, 2)]
     est = dd.estimated_jaccard((sig & 0xFF).astype(np.uint8), np.array([[0, 1], [0, 2]]))
@@ -217,6 +258,24 @@ def test_normalizing_a_batch_equals_each_text(
     assert norm.many(texts) == [norm(t) for t in texts]
     longer = [t * 40 for t in texts]  # the code-point mask path
     assert norm.many(longer) == [norm(t) for t in longer]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(st.characters(blacklist_characters=" "), min_size=1, max_size=12), max_size=20)
+)
+def test_token_hashes_equal_word_hash(words: list[str]) -> None:
+    encoded = [w.encode("utf-8", "surrogatepass") for w in words]
+    got = dd.token_hashes(b" ".join(encoded))
+    assert got.tolist() == [dd.word_hash(w) for w in encoded]
+
+
+def test_ascii_batch_normalisation_matches_str_split() -> None:
+    norm = dd.TextNormalizer(DedupeConfig(mode="normalized"))
+    texts = ["  a\x1fb  ", "x\t\ty\x0b", "", "   ", "P,Q.  r"]
+    assert norm.many(texts) == [norm(t) for t in texts] == ["a b", "x y", "", "", "pq r"]
+    texts = ["  a  b ", "x\t\ty\x0c", "", "   ", "P,Q.  r"]
+    assert norm.many(texts) == [norm(t) for t in texts]
 
 
 def test_normalized_text() -> None:
@@ -253,7 +312,10 @@ def test_chat_prompt_is_everything_before_the_last_assistant_message() -> None:
     prompts, _ = fields.values("prompt")
     completions, _ = fields.values("completion")
     assert prompts[0] == prompts[1] == {"messages": chat("")["messages"][:2]}
-    assert completions == [{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}]
+    assert completions == [
+        {"role": "assistant", "content": "a"},
+        {"role": "assistant", "content": "b"},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -261,7 +323,10 @@ def test_chat_prompt_is_everything_before_the_last_assistant_message() -> None:
     [
         ({"casefold": False}, "stages[0].casefold: applies to `mode: normalized`"),
         ({"conflicts": "reject"}, "stages[0].conflicts: `reject` needs `subset`"),
-        ({"mode": "near", "threshold": 1.5}, "stages[0].threshold: 1.5; expected a number in (0, 1]"),
+        (
+            {"mode": "near", "threshold": 1.5},
+            "stages[0].threshold: 1.5; expected a number in (0, 1]",
+        ),
         ({"subset": []}, "stages[0].subset: an empty list"),
         ({"mode": "fuzzy"}, "stages[0].mode: 'fuzzy' is not allowed"),
     ],
@@ -297,7 +362,8 @@ def test_run_rejects_duplicates_with_their_source_line(tmp_path: Path) -> None:
     assert rejected[0]["record"] == {"prompt": "Hello,  World", "completion": "x"}
     assert report["rejected_by_reason"]["duplicate"]["count"] == 1
     report = run_config(
-        tmp_path, {"input": {"paths": [str(src)]}, "stages": [{"name": "dedupe", "mode": "normalized"}]}
+        tmp_path,
+        {"input": {"paths": [str(src)]}, "stages": [{"name": "dedupe", "mode": "normalized"}]},
     )
     assert report["totals"]["train"] == 1 and report["dataset"]["dedupe"]["duplicates"] == 2
 
@@ -305,7 +371,8 @@ def test_run_rejects_duplicates_with_their_source_line(tmp_path: Path) -> None:
 def test_a_subset_column_in_no_record_is_a_config_error(tmp_path: Path) -> None:
     src = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "p", "completion": "c", "topic": "t"}])
     report = run_config(
-        tmp_path, {"input": {"paths": [str(src)]}, "stages": [{"name": "dedupe", "subset": ["topic"]}]}
+        tmp_path,
+        {"input": {"paths": [str(src)]}, "stages": [{"name": "dedupe", "subset": ["topic"]}]},
     )
     assert report["totals"]["train"] == 1
     with pytest.raises(PipelineError, match=r"dedupe.subset: 'promt' is neither a canonical field"):
@@ -315,6 +382,7 @@ def test_a_subset_column_in_no_record_is_a_config_error(tmp_path: Path) -> None:
         )
 
 
+OUTPUTS = ("train.jsonl", "rejected.jsonl", "report.json")
 ALPHABET = ["a", "A", "a!", "b", "b b", "B  b", "c"]
 record = st.fixed_dictionaries(
     {"prompt": st.sampled_from(ALPHABET), "completion": st.sampled_from(["x", "y", "X"])}
@@ -364,7 +432,7 @@ def test_one_kept_per_class_whatever_the_batches_or_workers(
         )
         report = orjson.loads((out / "report.json").read_bytes())
         assert report["identity"]["holds"]
-        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+        outputs.append({name: (out / name).read_bytes() for name in OUTPUTS})
     assert outputs[0] == outputs[1]
     train = read_jsonl(tmp_path / "out0" / "train.jsonl")
     rejected = read_jsonl(tmp_path / "out0" / "rejected.jsonl")
@@ -456,12 +524,16 @@ def test_nerre_conflicting_completions(tmp_path: Path) -> None:
     conflicts = report["dataset"]["dedupe"]["conflicts"]
     assert conflicts["count"] == 4 and report["totals"]["rejected"] == 0
     pairs = {(c["first"], c["conflicting"]) for c in conflicts["listed"]}
-    assert pairs == {(f"{path}:{a}", f"{path}:{b}") for a, b in [(33, 159), (37, 322), (153, 258), (346, 356)]}
+    assert pairs == {
+        (f"{path}:{a}", f"{path}:{b}") for a, b in [(33, 159), (37, 322), (153, 258), (346, 356)]
+    }
     report = dedupe_corpus(tmp_path, rel, {**stage, "conflicts": "reject"})
     rejected = read_jsonl(tmp_path / "out" / "rejected.jsonl")
     assert [(r["line"], r["reason"]) for r in rejected] == [
-        (159, "conflicting_duplicate"), (258, "conflicting_duplicate"),
-        (322, "conflicting_duplicate"), (356, "conflicting_duplicate"),
+        (159, "conflicting_duplicate"),
+        (258, "conflicting_duplicate"),
+        (322, "conflicting_duplicate"),
+        (356, "conflicting_duplicate"),
     ]
     assert rejected[0]["message"] == (
         f"conflicting duplicate of {path}:33: same prompt, different content"
@@ -477,3 +549,27 @@ def test_near_duplicates_in_fastchat_dummy_conversations(tmp_path: Path) -> None
     info = near["dataset"]["dedupe"]
     assert info["near_duplicates"] == near["totals"]["rejected"] > 100
     assert info["clusters"] > 10
+
+
+def test_punctuation_lives_in_the_first_two_planes() -> None:
+    import sys
+    import unicodedata
+
+    assert not any(
+        unicodedata.category(chr(cp))[0] == "P"
+        for cp in range(dd._PUNCTUATION_PLANES, sys.maxunicode + 1)
+    )
+
+
+def test_exact_then_near_counts_each_reject_once(tmp_path: Path) -> None:
+    """Two dedupe entries: both reports kept, each rejected record counted once."""
+    rows = [{"prompt": "a b c d e f g h", "completion": "x"}] * 3
+    rows.append({"prompt": "a b c d e f g h i", "completion": "x"})
+    src = write_jsonl(tmp_path / "d.jsonl", rows)
+    stages = [{"name": "dedupe"}, {"name": "dedupe", "mode": "near", "threshold": 0.5}]
+    report = run_config(tmp_path, {"input": {"paths": [str(src)]}, "stages": stages})
+    assert report["totals"]["rejected"] == 3
+    assert report["rejected_by_reason"]["duplicate"]["count"] == 2
+    assert report["rejected_by_reason"]["near_duplicate"]["count"] == 1
+    assert report["dataset"]["dedupe"]["duplicates"] == 2
+    assert report["dataset"]["dedupe[1]"]["near_duplicates"] == 1

@@ -63,6 +63,11 @@ CANONICAL_NAMES = frozenset((*ALL_FIELDS, "prompt", "completion"))
 EXAMPLES = 5  # duplicate classes / clusters shown in the report
 MAX_LISTED = 100  # conflicting pairs listed in the report (the count is always exact)
 B_BITS = 8  # bits of each MinHash value kept for verifying candidate pairs
+# LSH bands/rows: datasketch's optimum with false negatives weighted 0.9 and false positives
+# 0.1, because every candidate pair is verified (a false positive costs one comparison); at the
+# default 0.85 / 128 that is 11 bands of 11 rows: a pair at Jaccard 0.85 is a candidate with
+# probability 0.87, at 0.9 with 0.98 (equal weights: 8 x 16, 0.46 and 0.81).
+LSH_WEIGHTS = (0.1, 0.9)
 _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _U64 = np.uint64
 _MASK64 = (1 << 64) - 1
@@ -127,7 +132,7 @@ class DedupeConfig:
         0.85,
     )
     num_perm: int = doc("`near` mode: MinHash permutations (signature length).", 128)
-    # Derived in the parent (datasketch, scipy) so that workers never import them.
+    # Derived once when the config is read (and pickled to the workers with it).
     lsh: tuple[int, int] = field(
         default=(0, 0), init=False, repr=False, compare=False, metadata={"internal": True}
     )
@@ -179,12 +184,43 @@ class DedupeConfig:
 def _lsh_setup(
     threshold: float, num_perm: int
 ) -> tuple[int, int, tuple[tuple[int, ...], tuple[int, ...]]]:
-    """datasketch's LSH bands/rows for the threshold, and its MinHash permutations (seed 1)."""
-    from datasketch import MinHash, MinHashLSH
+    """LSH bands/rows for the threshold, and the MinHash permutations (seed 1).
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    a, b = MinHash(num_perm=num_perm, seed=1).permutations  # scheme affine32: uint32
-    return int(lsh.b), int(lsh.r), (tuple(int(x) for x in a), tuple(int(x) for x in b))
+    The same values as datasketch's `MinHashLSH(threshold, num_perm, weights=LSH_WEIGHTS)`
+    and `MinHash(num_perm, seed=1).permutations` (scheme affine32), which the tests check;
+    computed here because importing datasketch (and scipy) costs about a second per run.
+    """
+    bands, rows = optimal_lsh(threshold, num_perm, *LSH_WEIGHTS)
+    gen = np.random.RandomState(1)
+    u32 = np.uint32
+    a = gen.randint(0, 1 << 31, num_perm, dtype=u32) * u32(2) + u32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=u32)
+    return bands, rows, (tuple(int(x) for x in a), tuple(int(x) for x in b))
+
+
+def optimal_lsh(
+    threshold: float, num_perm: int, fp_weight: float, fn_weight: float
+) -> tuple[int, int]:
+    """datasketch's `_optimal_param`: the (bands, rows) with bands * rows <= num_perm that
+    minimise fp_weight * P(false positive) + fn_weight * P(false negative), integrated over
+    the Jaccard similarity below and above the threshold.
+
+    The candidate probability 1 - (1 - s^r)^b is a polynomial of degree r * b <= num_perm, so
+    Gauss-Legendre quadrature with num_perm / 2 + 1 nodes integrates it exactly.
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 1)
+    below = threshold / 2 * nodes + threshold / 2  # nodes on [0, threshold]
+    above = (1 - threshold) / 2 * nodes + (1 + threshold) / 2  # and on [threshold, 1]
+    best, opt = float("inf"), (0, 0)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            # P(not a candidate) at similarity s is (1 - s^r)^b
+            fp = threshold / 2 * float((weights * (1 - (1 - below**r) ** b)).sum())
+            fn = (1 - threshold) / 2 * float((weights * (1 - above**r) ** b).sum())
+            error = fp * fp_weight + fn * fn_weight
+            if error < best:
+                best, opt = error, (b, r)
+    return opt
 
 
 # --- canonical content ----------------------------------------------------------------------
@@ -312,12 +348,15 @@ def check_found(table: KeyTable, names: Sequence[str], where: str, column: str =
 # --- normalisation --------------------------------------------------------------------------
 
 
+_PUNCTUATION_PLANES = 0x20000  # planes 2-16 (ideographs, tags, private use) have none
+
+
 @lru_cache(maxsize=1)
 def _punctuation() -> tuple[dict[int, None], bytes, np.ndarray]:
     """Unicode punctuation (categories P*): a str.translate table, the ASCII ones as bytes, and
-    a mask over all code points (built once per process, about 0.3 s)."""
+    a mask over all code points (built once per process)."""
     table = {
-        cp: None for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp))[0] == "P"
+        cp: None for cp in range(_PUNCTUATION_PLANES) if unicodedata.category(chr(cp))[0] == "P"
     }
     mask = np.zeros(sys.maxunicode + 1, dtype=bool)
     mask[list(table)] = True
@@ -361,13 +400,52 @@ class TextNormalizer:
         return " ".join(s.split()) if self.collapse else s
 
     def many(self, texts: Sequence[str]) -> list[str]:
+        if len(texts) < 2:
+            return [self(t) for t in texts]
+        out = [""] * len(texts)
+        ascii_rows: list[int] = []
+        other_rows: list[int] = []
+        for i, t in enumerate(texts):
+            (ascii_rows if t.isascii() else other_rows).append(i)
+        for rows, fn in ((ascii_rows, self._many_ascii), (other_rows, self._many_unicode)):
+            if rows:
+                for i, text in zip(rows, fn([texts[i] for i in rows]), strict=True):
+                    out[i] = text
+        return out
+
+    def _many_unicode(self, texts: list[str]) -> list[str]:
         big = "\x00".join(texts)  # NUL: unchanged by every step, and never composes
         if len(texts) < 2 or big.count("\x00") != len(texts) - 1:
             return [self(t) for t in texts]
         parts = self._fold(big, long=True).split("\x00")
         return [" ".join(p.split()) for p in parts] if self.collapse else parts
 
+    def _many_ascii(self, texts: list[str]) -> list[str]:
+        """ASCII texts: NFKC is the identity and case folding is lower(), all on bytes."""
+        big = "\x00".join(texts).encode()
+        if len(texts) < 2 or big.count(b"\x00") != len(texts) - 1:
+            return [self(t) for t in texts]
+        if self.casefold:
+            big = big.lower()
+        if self.strip:
+            big = big.translate(None, self.ascii_punct)
+        if not self.collapse:
+            return big.decode().split("\x00")
+        if any(c in big for c in _STR_ONLY_SPACES):
+            return [" ".join(p.split()) for p in big.decode().split("\x00")]
+        # every other ASCII whitespace to a space, then runs of spaces to one, then trim
+        big = big.translate(_ASCII_SPACES)
+        while b"  " in big:
+            big = big.replace(b"  ", b" ")
+        big = big.replace(b" \x00", b"\x00").replace(b"\x00 ", b"\x00").strip(b" ")
+        return big.decode().split("\x00")
 
+
+_STR_ONLY_SPACES = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")  # str.split() splits on them
+_ASCII_SPACES = bytes.maketrans(b"\t\n\r\x0b\x0c", b"     ")
+
+
+@lru_cache(maxsize=8)
 def text_normalizer(cfg: DedupeConfig) -> TextNormalizer:
     return TextNormalizer(cfg)
 
@@ -453,19 +531,66 @@ def shingle_hash(units: Sequence[int]) -> int:
     return h >> 32
 
 
-def word_units(texts: Sequence[str], single_spaced: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """xxh3_64 of every word of every text, and the number of words per text.
+_BASE = 0x100000001B3  # odd (the FNV prime): invertible modulo 2^64
+_BASE_INV = pow(_BASE, -1, 1 << 64)
+_POWERS: list[np.ndarray] = []  # [BASE^k, BASE^-k] for k < len, grown on demand
 
-    `single_spaced`: the texts are whitespace-collapsed (words separated by one space), so the
-    whole batch is encoded and split at once.
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    if not _POWERS or len(_POWERS[0]) < n:
+        size = max(n, 1 << 20)
+        with np.errstate(over="ignore"):
+            up = np.cumprod(np.full(size, _BASE, dtype=np.uint64))
+            down = np.cumprod(np.full(size, _BASE_INV, dtype=np.uint64))
+        one = np.ones(1, dtype=np.uint64)
+        _POWERS[:] = [np.concatenate([one, up[:-1]]), np.concatenate([one, down[:-1]])]
+    return _POWERS[0], _POWERS[1]
+
+
+def word_hash(word: bytes) -> int:
+    """The 64-bit hash of one word (its UTF-8 bytes), in plain Python: a polynomial over the
+    bytes, mixed with MurmurHash3's finalizer. `token_hashes` computes it for a whole batch."""
+    h = 0
+    for c in word:
+        h = (h * _BASE + c) & _MASK64
+    return _fmix64_int(h)
+
+
+def _fmix64_int(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    return h ^ (h >> 33)
+
+
+def token_hashes(buf: bytes) -> np.ndarray:
+    """`word_hash` of every word of `buf` (words separated by single spaces, none empty),
+    vectorised: prefix sums of byte * BASE^-i give each word's polynomial in O(bytes)."""
+    if not buf:
+        return np.empty(0, dtype=np.uint64)
+    b = np.frombuffer(buf, dtype=np.uint8).astype(np.uint64)
+    n = len(b)
+    up, down = _powers(n + 1)
+    spaces = np.flatnonzero(b == 32)
+    starts = np.concatenate([[0], spaces + 1])
+    ends = np.concatenate([spaces, [n]])
+    prefix = np.zeros(n + 1, dtype=np.uint64)
+    np.cumsum(b * down[:n], out=prefix[1:])
+    h = (prefix[ends] - prefix[starts]) * up[ends - 1]
+    return _fmix64(h)
+
+
+def word_units(texts: Sequence[str], single_spaced: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """`word_hash` of every word of every text, and the number of words per text.
+
+    `single_spaced`: the texts are whitespace-collapsed (words separated by one space).
     """
     if single_spaced:
         counts = np.fromiter(
             (t.count(" ") + 1 if t else 0 for t in texts), dtype=np.int64, count=len(texts)
         )
-        encoded = " ".join(t for t in texts if t).encode("utf-8", "surrogatepass").split(b" ")
-        if not texts or not counts.sum():
-            encoded = []
+        buf = " ".join(t for t in texts if t).encode("utf-8", "surrogatepass")
     else:
         words: list[str] = []
         counts = np.empty(len(texts), dtype=np.int64)
@@ -473,12 +598,8 @@ def word_units(texts: Sequence[str], single_spaced: bool = False) -> tuple[np.nd
             w = t.split()
             counts[i] = len(w)
             words += w
-        # str.split() treats \x1f as whitespace, so no word contains it: one encode for all
-        encoded = "\x1f".join(words).encode("utf-8", "surrogatepass").split(b"\x1f")
-        if not words:
-            encoded = []
-    units = np.fromiter(map(xxhash.xxh3_64_intdigest, encoded), dtype=np.uint64, count=len(encoded))
-    return units, counts
+        buf = " ".join(words).encode("utf-8", "surrogatepass")
+    return token_hashes(buf), counts
 
 
 def char_units(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -569,7 +690,10 @@ def near_texts(fields: Fields, cfg: DedupeConfig) -> list[str]:
 def near_signatures(texts: Sequence[str], cfg: DedupeConfig) -> np.ndarray:
     """(n, num_perm) uint32 MinHash signatures of the texts' shingles."""
     if cfg.shingle == "auto":
-        use_char = np.fromiter(map(mostly_cjk, texts), dtype=bool, count=len(texts))
+        use_char = np.zeros(len(texts), dtype=bool)
+        for i, t in enumerate(texts):
+            if not t.isascii() and mostly_cjk(t):
+                use_char[i] = True
     else:
         use_char = np.full(len(texts), cfg.shingle == "char")
     a = np.asarray(cfg.permutations[0], dtype=np.uint32)
@@ -606,10 +730,9 @@ def near_keys(texts: Sequence[str], cfg: DedupeConfig) -> list[bytes]:
 def unpack_near(column: np.ndarray, cfg: DedupeConfig) -> tuple[np.ndarray, np.ndarray]:
     """(band hashes (n, bands) uint64, 8-bit signatures (n, num_perm) uint8) of a key column."""
     width = near_key_bytes(cfg)
-    raw = np.frombuffer(np.ascontiguousarray(column).tobytes(), dtype=np.uint8)
     if len(column) and column.dtype.itemsize != width:
         raise AssertionError(f"near keys of {column.dtype.itemsize} bytes, expected {width}")
-    packed = raw.reshape(len(column), width)
+    packed = np.ascontiguousarray(column).view(np.uint8).reshape(len(column), width)  # no copy
     nb = cfg.lsh[0]
     bands = np.ascontiguousarray(packed[:, : 8 * nb]).view("<u8")
     return bands, packed[:, 8 * nb :]
@@ -640,11 +763,17 @@ def candidate_pairs(bands: np.ndarray) -> np.ndarray:
     found = []
     positions = np.arange(n)
     for j in range(nb):
-        order = np.argsort(bands[:, j], kind="stable")
+        order = np.argsort(bands[:, j])
         v = bands[order, j]
         same = v[1:] == v[:-1]
         if not same.any():
             continue
+        # put each bucket in source order (a stable sort of the whole column costs twice as much)
+        shared = np.zeros(n, dtype=bool)
+        shared[1:] |= same
+        shared[:-1] |= same
+        idx = np.flatnonzero(shared)
+        order[idx] = order[idx][np.lexsort((order[idx], v[idx]))]
         starts = np.ones(n, dtype=bool)
         starts[1:] = ~same
         first = order[np.maximum.accumulate(np.where(starts, positions, 0))]
@@ -848,7 +977,8 @@ def _decide_near(
             "examples": [],
         }
     bands, sig8 = unpack_near(table.columns["near"], cfg)
-    bands, sig8 = bands[rows], sig8[rows]
+    if m < len(bands):
+        bands, sig8 = bands[rows], sig8[rows]
     pairs = candidate_pairs(bands)
     similar = pairs[estimated_jaccard(sig8, pairs) >= cfg.threshold]
     label = connected_components(m, similar)
