@@ -13,16 +13,10 @@ from pipeline.errors import PipelineError
 from pipeline.read import delimited
 from pipeline.read.base import RawRow, Reader, ReadOptions, ReadStats
 from pipeline.read.delimited import choose_delimiter, clean_header, read_csv, read_tsv
+from tests.conftest import corpus_file
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 
-
-def corpus_file(rel: str) -> Path:
-    path = CORPUS / rel
-    if not path.exists():
-        pytest.skip(f"corpus file {rel} not found under {CORPUS} (shared corpus absent)")
-    return path
 
 
 def read(

@@ -11,18 +11,12 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.read import encoding
 from pipeline.read.encoding import Detected, detect, first_bad_byte, open_text
+from tests.conftest import corpus_file
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 
 ZH = "你好，今天天气很好。周末你打算做什么？我要和朋友一起去看电影。这是一个测试文件。\n"
 
-
-def corpus_file(rel: str) -> Path:
-    path = CORPUS / rel
-    if not path.exists():
-        pytest.skip(f"corpus file {rel} not found under {CORPUS} (shared corpus absent)")
-    return path
 
 
 def write(tmp_path: Path, data: bytes, name: str = "f.txt") -> Path:

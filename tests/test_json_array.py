@@ -15,16 +15,10 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
 from pipeline.read.json_array import read_json_array
+from tests.conftest import corpus_file
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 
-
-def corpus_file(rel: str) -> Path:
-    path = CORPUS / rel
-    if not path.exists():
-        pytest.skip(f"corpus file {rel} not found under {CORPUS} (shared corpus absent)")
-    return path
 
 
 def read(path: Path, encoding: str = "auto") -> tuple[list[RawRow], ReadStats]:

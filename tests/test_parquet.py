@@ -14,8 +14,8 @@ from pipeline.errors import PipelineError
 from pipeline.read import parquet
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
 from pipeline.read.parquet import read_parquet
+from tests.conftest import corpus_file
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
 
 
@@ -135,11 +135,19 @@ def test_sample_faq_parquet() -> None:
 
 
 @pytest.mark.corpus
-def test_corpus_parquet_files() -> None:
-    files = sorted(CORPUS.rglob("*.parquet")) if CORPUS.exists() else []
-    if not files:
-        pytest.skip(f"no Parquet file under {CORPUS} (SOURCES.md lists none); see sample test")
-    for path in files:
-        rows, stats = read(path)
-        assert stats.columns
-        assert [r.line for r in rows] == list(range(len(rows)))
+def test_corpus_table_round_trips_through_parquet(tmp_path: Path) -> None:
+    """The corpus has no Parquet file: write one from a real CSV and read it back."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipeline.read.delimited import read_csv
+
+    src = corpus_file("messy/songys_ChatbotData_ko_crlf.csv")
+    csv_rows = [r.record for r in read_csv(src, ReadOptions(), ReadStats()) if r.record]
+    assert len(csv_rows) == 11823
+    path = tmp_path / "chatbot.parquet"
+    pq.write_table(pa.Table.from_pylist(csv_rows), path, row_group_size=1000)
+    rows, stats = read(path)
+    assert stats.columns == ["Q", "A", "label"]
+    assert [r.line for r in rows] == list(range(11823))
+    assert [r.record for r in rows] == csv_rows

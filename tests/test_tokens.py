@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from pipeline import tokens
 from pipeline.errors import PipelineError
 from pipeline.tokens import ChatCounts, count_chat, count_prompt_completion, count_text
+from tests.conftest import CORPUS
 
-CORPUS = Path(__file__).parents[1].parent / "shared" / "corpus"
 NAMES = ("cl100k_base", "o200k_base")
 N_VOCAB = {"cl100k_base": 100277, "o200k_base": 200019}
 
