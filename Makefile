@@ -19,8 +19,10 @@ test: $(BIN)/ftprep
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# Ratios against floors measured in the same run; heavy, so never part of `make test`.
 bench: $(BIN)/ftprep
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/dedupe_bench.py --repeat 2
 
 clean:
 	rm -rf $(VENV) out

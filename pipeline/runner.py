@@ -208,8 +208,16 @@ def _plan_jsonl(i: int, path: Path, cfg: Config, opts: ReadOptions) -> InputFile
         sample = list(islice(rows, SAMPLE_ROWS))
         rows.close()  # type: ignore[attr-defined]
     mapping = resolve(cfg.input.columns, _keys_of(sample), str(path))
-    ranges = plan_ranges(path, detected.bom_len, cfg.runner.chunk_bytes) if utf8 else None
+    ranges = plan_ranges(path, detected.bom_len, _chunk_bytes(path, cfg)) if utf8 else None
     return InputFile(i, path, "jsonl", mapping, ranges=ranges, stats=stats)
+
+
+def _chunk_bytes(path: Path, cfg: Config) -> int:
+    """Byte-range size: `runner.chunk_bytes`, smaller for a file that would give each worker
+    fewer than four ranges (so two workers are not left waiting on one long range)."""
+    workers = cfg.runner.workers or os.cpu_count() or 1
+    spread = max(1 << 20, os.path.getsize(path) // (4 * workers))
+    return min(cfg.runner.chunk_bytes, spread)
 
 
 def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:

@@ -55,6 +55,7 @@ class _Fixer:
         if cfg.remove_joiners:
             table.update(_JOINERS)
         self.table = str.maketrans(table) if table else None
+        self.removed = tuple(table)
         self.counts: Counter[str] = Counter()
 
     def text(self, s: str) -> str:
@@ -62,11 +63,11 @@ class _Fixer:
         if cfg.zero_width and _BOM in s:
             self.counts["bom_removed"] += s.count(_BOM)
             s = s.replace(_BOM, "")
-        if self.table is not None:
+        if self.table is not None and any(ch in s for ch in self.removed):
+            # `in` is a fast scan; translate with a table is slow, so only when needed
             t = s.translate(self.table)
-            if len(t) != len(s):
-                self.counts["zero_width_removed"] += len(s) - len(t)
-                s = t
+            self.counts["zero_width_removed"] += len(s) - len(t)
+            s = t
         if cfg.newlines and "\r" in s:
             self.counts["crlf_to_lf"] += 1
             s = s.replace("\r\n", "\n").replace("\r", "\n")
