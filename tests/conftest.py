@@ -49,3 +49,36 @@ def run_config(tmp_path: Path, data: dict[str, Any], name: str = "out") -> dict[
 
 def read_jsonl(path: Path) -> list[Any]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def run_two_ways(
+    tmp_path: Path, data: dict[str, Any], batch_sizes: tuple[int, int], chunks: tuple[int, int]
+) -> dict[str, Any]:
+    """Run a config in-process with one batching, then on two workers with another.
+
+    Asserts that every output file is byte-identical and that nothing was lost; returns the
+    first run's report (its outputs are in tmp_path/out0).
+    """
+    from pipeline.config import parse_config
+    from pipeline.runner import run
+
+    outputs, reports = [], []
+    for i, workers in enumerate((1, 2)):
+        out = tmp_path / f"out{i}"
+        runner = {"workers": workers, "batch_size": batch_sizes[i], "chunk_bytes": chunks[i]}
+        run(parse_config({**data, "output": {"dir": str(out)}, "runner": runner}))
+        report = orjson.loads((out / "report.json").read_bytes())
+        t = report["totals"]
+        assert report["identity"]["holds"]
+        assert t["rows_in"] == t["train"] + t["validation"] + t["rejected"]
+        reports.append(report)
+        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert outputs[0] == outputs[1]
+    return dict(reports[0])
+
+
+def write_jsonl(path: Path, rows: list[Any]) -> Path:
+    """Write `rows` as JSONL (creating the folder); returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path

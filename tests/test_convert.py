@@ -4,17 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from tests.conftest import corpus_file, read_jsonl, run_config
-
-
-def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    return path
+from tests.conftest import corpus_file, read_jsonl, run_config, write_jsonl
 
 
 def test_legacy_to_chat_removes_separator_stop_and_space(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,8 +19,7 @@ from pipeline.dataset import dedupe as dd
 from pipeline.dataset.dedupe import DedupeConfig
 from pipeline.errors import PipelineError
 from pipeline.records import make_batch
-from pipeline.runner import run
-from tests.conftest import corpus_file, read_jsonl, run_config
+from tests.conftest import corpus_file, read_jsonl, run_config, run_two_ways, write_jsonl
 
 # --- decide over hand-made key tables -------------------------------------------------------
 
@@ -340,10 +338,6 @@ def test_config_problems_name_the_key(stage: dict[str, Any], message: str) -> No
 # --- end to end through the runner ----------------------------------------------------------
 
 
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    return path
-
 
 def test_run_rejects_duplicates_with_their_source_line(tmp_path: Path) -> None:
     src = write_jsonl(
@@ -382,7 +376,6 @@ def test_a_subset_column_in_no_record_is_a_config_error(tmp_path: Path) -> None:
         )
 
 
-OUTPUTS = ("train.jsonl", "rejected.jsonl", "report.json")
 ALPHABET = ["a", "A", "a!", "b", "b b", "B  b", "c"]
 record = st.fixed_dictionaries(
     {"prompt": st.sampled_from(ALPHABET), "completion": st.sampled_from(["x", "y", "X"])}
@@ -415,25 +408,11 @@ def test_one_kept_per_class_whatever_the_batches_or_workers(
             return (r["prompt"], r["completion"])
         return (norm(r["prompt"]), norm(r["completion"]))
 
-    outputs = []
-    for i, (batch_size, chunk, workers) in enumerate(
-        [(batch_sizes[0], chunks[0], 1), (batch_sizes[1], chunks[1], 2)]
-    ):
-        out = tmp_path / f"out{i}"
-        run(
-            parse_config(
-                {
-                    "input": {"paths": [str(src)]},
-                    "stages": [{"name": "dedupe", "mode": mode}],
-                    "output": {"dir": str(out)},
-                    "runner": {"workers": workers, "batch_size": batch_size, "chunk_bytes": chunk},
-                }
-            )
-        )
-        report = orjson.loads((out / "report.json").read_bytes())
-        assert report["identity"]["holds"]
-        outputs.append({name: (out / name).read_bytes() for name in OUTPUTS})
-    assert outputs[0] == outputs[1]
+    run_two_ways(
+        tmp_path,
+        {"input": {"paths": [str(src)]}, "stages": [{"name": "dedupe", "mode": mode}]},
+        batch_sizes, chunks,
+    )
     train = read_jsonl(tmp_path / "out0" / "train.jsonl")
     rejected = read_jsonl(tmp_path / "out0" / "rejected.jsonl")
     first: dict[Any, int] = {}

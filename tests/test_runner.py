@@ -10,11 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import parse_config
 from pipeline.errors import PipelineError
 from pipeline.read.jsonl import plan_ranges, read_range
-from pipeline.runner import run
-from tests.conftest import read_jsonl, run_config
+from tests.conftest import read_jsonl, run_config, run_two_ways
 
 STAGES = [{"name": "normalize_text"}, {"name": "require_fields"}]
 
@@ -169,28 +167,11 @@ def test_outputs_do_not_depend_on_batches_or_workers(
 ) -> None:
     src = tmp_path / "d.jsonl"
     src.write_bytes(b"\n".join(lines) + (b"\n" if trailing_newline else b""))
-    outputs = []
-    for i, (batch_size, chunk, workers) in enumerate(
-        [(batch_sizes[0], chunks[0], 1), (batch_sizes[1], chunks[1], 2)]
-    ):
-        out = tmp_path / f"out{i}"
-        run(
-            parse_config(
-                {
-                    "input": {"paths": [str(src)], "format": "jsonl"},
-                    "stages": STAGES,
-                    "output": {"dir": str(out)},
-                    "runner": {"workers": workers, "batch_size": batch_size, "chunk_bytes": chunk},
-                }
-            )
-        )
-        report = orjson.loads((out / "report.json").read_bytes())
-        t = report["totals"]
-        assert report["identity"]["holds"]
-        assert t["rows_in"] == sum(1 for line in lines if line.strip())
-        assert t["rows_in"] == t["train"] + t["validation"] + t["rejected"]
-        outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
-    assert outputs[0] == outputs[1]
+    report = run_two_ways(
+        tmp_path, {"input": {"paths": [str(src)], "format": "jsonl"}, "stages": STAGES},
+        batch_sizes, chunks,
+    )
+    assert report["totals"]["rows_in"] == sum(1 for line in lines if line.strip())
 
 
 def test_target_output_bom_and_shutdown_warning(tmp_path: Path) -> None:

@@ -20,10 +20,7 @@ from pipeline.dataset.dedupe import DedupeConfig
 from pipeline.dataset.dedupe import decide as dedupe_decide
 from pipeline.dataset.split import SplitConfig
 from pipeline.errors import PipelineError
-from pipeline.runner import run
-from tests.conftest import corpus_file, read_jsonl, run_config
-
-OUTPUTS = ("train.jsonl", "validation.jsonl", "rejected.jsonl", "report.json")
+from tests.conftest import corpus_file, read_jsonl, run_config, run_two_ways, write_jsonl
 
 # --- the pieces -----------------------------------------------------------------------------
 
@@ -144,10 +141,6 @@ def test_group_and_stratum_from_key_columns() -> None:
 
 # --- end to end through the runner ----------------------------------------------------------
 
-
-def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-    return path
 
 
 def validation_contents(out: Path) -> list[Any]:
@@ -282,25 +275,9 @@ def test_split_invariants_whatever_the_batches_or_workers(
     if how == "group":
         split["group"] = "team"  # a source column: not mapped, kept in the original record
     stages = [split] if how == "no_dedupe" else [{"name": "dedupe"}, split]
-    outputs = []
-    for i, (batch_size, chunk, workers) in enumerate(
-        [(batch_sizes[0], chunks[0], 1), (batch_sizes[1], chunks[1], 2)]
-    ):
-        out = tmp_path / f"out{i}"
-        run(
-            parse_config(
-                {
-                    "input": {"paths": [str(src)]},
-                    "stages": stages,
-                    "output": {"dir": str(out)},
-                    "runner": {"workers": workers, "batch_size": batch_size, "chunk_bytes": chunk},
-                }
-            )
-        )
-        report = orjson.loads((out / "report.json").read_bytes())
-        assert report["identity"]["holds"]
-        outputs.append({n: (out / n).read_bytes() if (out / n).exists() else None for n in OUTPUTS})
-    assert outputs[0] == outputs[1]
+    report = run_two_ways(
+        tmp_path, {"input": {"paths": [str(src)]}, "stages": stages}, batch_sizes, chunks
+    )
 
     out = tmp_path / "out0"
     info = report["dataset"]["split"]
