@@ -99,10 +99,6 @@ def count_change(batch: pd.DataFrame, name: str, n: int) -> None:
         changes[name] = changes.get(name, 0) + int(n)
 
 
-def empty_batch() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=object) for c in (*BOOK_COLUMNS, "kind")})
-
-
 def make_batch(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Build a batch from canonical record dicts (missing columns become None)."""
     columns = [*BOOK_COLUMNS, "kind", *ALL_FIELDS]
