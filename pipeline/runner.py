@@ -536,12 +536,10 @@ def _target_info(cfg: Config) -> dict[str, Any]:
     """What the run's target means for the output, and a warning past its shutdown dates."""
     if cfg.target is None:
         return {}
-    import datetime as dt
-
-    from pipeline.targets import get_target
+    from pipeline.targets import get_target, today
 
     profile = get_target(cfg.target)
-    warning = profile.is_past_shutdown(dt.date.today())
+    warning = profile.is_past_shutdown(today())
     if warning:
         log.warning("warning: %s", warning)
     return {

@@ -88,6 +88,11 @@ _PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 _NULL = "—"
 
 
+
+def today() -> dt.date:
+    """The date shutdown warnings are judged against (one place, so tests can pin it)."""
+    return dt.date.today()
+
 @dataclass(frozen=True)
 class Vision:
     supported: bool
