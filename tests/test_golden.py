@@ -63,7 +63,12 @@ CASES: dict[str, dict[str, Any]] = {
             {"name": "convert", "to": "chat", "system": "You answer questions about smart lights."},
             "validate_schema",
             "count_tokens",
-            {"name": "dedupe", "mode": "normalized", "subset": ["completion"], "conflicts": "reject"},
+            {
+                "name": "dedupe",
+                "mode": "normalized",
+                "subset": ["completion"],
+                "conflicts": "reject",
+            },
             {"name": "split", "validation": 0.25},
             "dataset_limits",
         ],
@@ -79,7 +84,9 @@ def _config(name: str, out: Path) -> Any:
         return with_overrides(load_config(case["config"]), out=str(out), workers=1)
     rel = CORPUS / case["corpus"]
     if not rel.exists():
-        pytest.skip(f"corpus file {rel} is absent (the ../shared/corpus folder is not beside the repo)")
+        pytest.skip(
+            f"corpus file {rel} is absent (the ../shared/corpus folder is not beside the repo)"
+        )
     data: dict[str, Any] = {
         "input": {"paths": [f"../shared/corpus/{case['corpus']}"]},
         "target": case["target"],
