@@ -18,7 +18,9 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
+from pipeline.configdoc import ConfigValueError, doc
 from pipeline.errors import PipelineError
+from pipeline.registry import stages as registered_stages
 
 FORMATS = ("auto", "csv", "tsv", "xlsx", "json", "jsonl", "parquet")
 CANONICAL_FIELDS = (
@@ -31,13 +33,6 @@ CANONICAL_FIELDS = (
     "preferred_output",
     "non_preferred_output",
 )
-
-
-def doc(text: str, default: Any = dataclasses.MISSING, **kw: Any) -> Any:
-    """A dataclass field with its documentation attached (shown in docs/config.md)."""
-    if default is dataclasses.MISSING:
-        return field(metadata={"doc": text}, **kw)
-    return field(default=default, metadata={"doc": text}, **kw)
 
 
 @dataclass(frozen=True)
@@ -74,13 +69,13 @@ class InputConfig:
         if self.columns is not None:
             for key in self.columns:
                 if key not in CANONICAL_FIELDS:
-                    raise _ValueProblem(
+                    raise ConfigValueError(
                         f"columns.{key}",
                         f"unknown canonical field {key!r}; known: {', '.join(CANONICAL_FIELDS)}"
                         + _did_you_mean(key, CANONICAL_FIELDS),
                     )
             if not self.columns:
-                raise _ValueProblem("columns", "an empty mapping; leave `columns` out instead")
+                raise ConfigValueError("columns", "an empty mapping; leave `columns` out instead")
 
 
 @dataclass(frozen=True)
@@ -107,11 +102,11 @@ class RunnerConfig:
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
-            raise _ValueProblem("workers", f"{self.workers}; expected a whole number >= 1")
+            raise ConfigValueError("workers", f"{self.workers}; expected a whole number >= 1")
         if self.batch_size < 1:
-            raise _ValueProblem("batch_size", f"{self.batch_size}; expected a whole number >= 1")
+            raise ConfigValueError("batch_size", f"{self.batch_size}; expected a whole number >= 1")
         if self.chunk_bytes < 1:
-            raise _ValueProblem("chunk_bytes", f"{self.chunk_bytes}; expected >= 1")
+            raise ConfigValueError("chunk_bytes", f"{self.chunk_bytes}; expected >= 1")
 
 
 @dataclass(frozen=True)
@@ -136,15 +131,6 @@ class Config:
     output: OutputConfig = doc("Where to write.", OutputConfig())
     runner: RunnerConfig = doc("How batches are run.", RunnerConfig())
     source: str = field(default="<config>", metadata={"internal": True})
-
-
-class _ValueProblem(ValueError):
-    """Raised by a config's __post_init__: a key (relative to the section) and what is wrong."""
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(problem)
-        self.key = key
-        self.problem = problem
 
 
 def _did_you_mean(name: str, known: typing.Iterable[str]) -> str:
@@ -271,13 +257,12 @@ class _Builder:
                 kwargs[key] = self.value(hints[key], value, key_path)
         try:
             return cls(**kwargs)
-        except _ValueProblem as exc:
+        except ConfigValueError as exc:
             key_path = f"{path}.{exc.key}" if path else exc.key
             raise self.fail(key_path, exc.problem) from None
 
     def stages(self, value: Any, path: str) -> tuple[StageSpec, ...]:
-        from pipeline.stages import REGISTRY
-
+        REGISTRY = registered_stages()
         if not isinstance(value, list):
             raise self.fail(path, f"expected a list of stages, got {_yaml_type(value)}")
         specs: list[StageSpec] = []
@@ -414,7 +399,7 @@ def iter_documented_fields(cls: Any, prefix: str = "") -> typing.Iterator[tuple[
 
 def config_reference() -> str:
     """docs/config.md, generated from the config classes and the stage registry."""
-    from pipeline.stages import REGISTRY
+    REGISTRY = registered_stages()
 
     lines = [
         "# Config reference",

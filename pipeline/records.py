@@ -16,6 +16,7 @@ kind (`prompt`/`completion`, `messages`/`tools`/`functions`,
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pandas as pd
@@ -47,7 +48,6 @@ REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
     "preference": ("input", "preferred_output", "non_preferred_output"),
 }
 ALL_FIELDS = tuple(dict.fromkeys(f for fs in FIELDS_BY_KIND.values() for f in fs))
-CHANGES_ATTR = "ftprep_changes"
 
 
 def live(batch: pd.DataFrame) -> pd.Series:
@@ -92,11 +92,10 @@ def warn(batch: pd.DataFrame, mask: pd.Series, code: str, message: str | pd.Seri
     ]
 
 
-def count_change(batch: pd.DataFrame, name: str, n: int) -> None:
-    """Add `n` to a named change counter (e.g. `zero_width_removed`) that the runner reports."""
+def count_change(changes: Counter[str], name: str, n: int) -> None:
+    """Add `n` to a named change counter (e.g. `zero_width_removed`) a stage returns."""
     if n:
-        changes: dict[str, int] = batch.attrs.setdefault(CHANGES_ATTR, {})
-        changes[name] = changes.get(name, 0) + int(n)
+        changes[name] += int(n)
 
 
 def make_batch(rows: list[dict[str, Any]]) -> pd.DataFrame:

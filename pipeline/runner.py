@@ -36,7 +36,8 @@ from pipeline.errors import PipelineError
 from pipeline.read import expand_paths, format_of, read_rows
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
 from pipeline.read.mapping import Mapping, ShapeError, resolve
-from pipeline.records import ALL_FIELDS, BOOK_COLUMNS, CHANGES_ATTR, METRIC_PREFIX, make_batch
+from pipeline.records import ALL_FIELDS, BOOK_COLUMNS, METRIC_PREFIX, make_batch
+from pipeline.registry import stages as registered_stages
 from pipeline.write.jsonl import (
     AtomicOutputs,
     dumps,
@@ -248,9 +249,8 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(
     stages: tuple[StageSpec, ...], batch_size: int, spool: str, paths: list[str]
 ) -> None:
-    from pipeline.stages import REGISTRY
 
-    _WORKER["stages"] = [(s.name, REGISTRY[s.name], s.config) for s in stages]
+    _WORKER["stages"] = [(s.name, registered_stages()[s.name], s.config) for s in stages]
     _WORKER["batch_size"] = batch_size
     _WORKER["spool"] = spool
     _WORKER["paths"] = paths
@@ -308,17 +308,14 @@ def run_stages(
         c.rows_in += len(part)
         if part.empty:
             continue
-        part = part.copy()
-        part.attrs = {}
-        result = entry.fn(part, stage_cfg)
+        result, changes = entry.fn(part, stage_cfg)
         if not result.index.equals(part.index):
             raise AssertionError(f"stage {name} changed the rows of its batch")  # a bug
         newly = result["_reason"].notna()
         result.loc[newly, "_stage"] = name
         c.rows_out += int((~newly).sum())
         c.rejected.update(result.loc[newly, "_reason"].tolist())
-        c.changes.update(result.attrs.get(CHANGES_ATTR, {}))
-        result.attrs = {}
+        c.changes.update(changes)
         if bool(alive.all()):
             batch = result
         else:
@@ -456,7 +453,7 @@ def _execute(units: Iterator[Unit], cfg: Config, spool: Path, paths: list[str]) 
         _init_worker(*init_args)
         return [process_unit(u) for u in units]
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["pipeline.runner", "pipeline.stages"])
+    ctx.set_forkserver_preload(["pipeline.runner", "pipeline.registry"])
     with ctx.Pool(workers, initializer=_init_worker, initargs=init_args) as pool:
         in_flight: deque[Any] = deque()
         for unit in units:
@@ -568,13 +565,12 @@ def _decide(
     counts: dict[str, StageCounts],
 ) -> tuple[Decisions, dict[str, Any]]:
     """Run the dataset stages, in config order, over the key table of all kept records."""
-    from pipeline.stages import REGISTRY
 
     n = sum(r.kept for r in results)
     decisions = Decisions.all_train(n)
     info: dict[str, Any] = {}
     dataset_stages = [
-        (i, s) for i, s in enumerate(cfg.stages) if REGISTRY[s.name].kind == "dataset"
+        (i, s) for i, s in enumerate(cfg.stages) if registered_stages()[s.name].kind == "dataset"
     ]
     if not dataset_stages:
         return decisions, info
@@ -593,7 +589,7 @@ def _decide(
         alive_before = int(decisions.alive().sum())
         # decisions.counts is per stage name and cumulative: count only this entry's rejects
         rejected_before = Counter(decisions.counts.get(spec.name, {}))
-        entry = REGISTRY[spec.name]
+        entry = registered_stages()[spec.name]
         assert entry.decide is not None
         # a stage listed twice (dedupe exact, then near) keeps both reports: name[i] for later
         key = spec.name if spec.name not in info else f"{spec.name}[{i}]"

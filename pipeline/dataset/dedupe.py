@@ -39,10 +39,11 @@ import orjson
 import pandas as pd
 import xxhash
 
-from pipeline.config import _ValueProblem, doc
+from pipeline.configdoc import ConfigValueError, doc
 from pipeline.dataset import Decisions, KeyTable
 from pipeline.errors import PipelineError
 from pipeline.records import ALL_FIELDS
+from pipeline.registry import register_dataset
 
 NAME = "dedupe"
 SUMMARY = (
@@ -143,32 +144,32 @@ class DedupeConfig:
     def __post_init__(self) -> None:
         if self.subset is not None:
             if not self.subset:
-                raise _ValueProblem("subset", "an empty list; leave `subset` out instead")
+                raise ConfigValueError("subset", "an empty list; leave `subset` out instead")
             for name in self.subset:
                 if not name:
-                    raise _ValueProblem("subset", "an empty field name")
+                    raise ConfigValueError("subset", "an empty field name")
         if self.mode == "exact":
             for key in ("casefold", "collapse_whitespace", "strip_punctuation"):
                 if getattr(self, key) is not None:
-                    raise _ValueProblem(
+                    raise ConfigValueError(
                         key, "applies to `mode: normalized` or `mode: near`; set the mode too"
                     )
         if self.conflicts == "reject" and self.subset is None:
-            raise _ValueProblem(
+            raise ConfigValueError(
                 "conflicts",
                 "`reject` needs `subset` (e.g. `subset: [prompt]`): without it records that "
                 "collide are identical, so none can conflict",
             )
         if self.conflicts == "reject" and self.mode == "near":
-            raise _ValueProblem(
+            raise ConfigValueError(
                 "conflicts", "applies to `exact` and `normalized` modes, not `near`"
             )
         if not 0.0 < self.threshold <= 1.0:
-            raise _ValueProblem("threshold", f"{self.threshold}; expected a number in (0, 1]")
+            raise ConfigValueError("threshold", f"{self.threshold}; expected a number in (0, 1]")
         if not 16 <= self.num_perm <= 1024:
-            raise _ValueProblem("num_perm", f"{self.num_perm}; expected 16 to 1024")
+            raise ConfigValueError("num_perm", f"{self.num_perm}; expected 16 to 1024")
         if self.shingle_size is not None and self.shingle_size < 1:
-            raise _ValueProblem("shingle_size", f"{self.shingle_size}; expected >= 1")
+            raise ConfigValueError("shingle_size", f"{self.shingle_size}; expected >= 1")
         if self.mode == "near":
             bands, rows, perm = _lsh_setup(self.threshold, self.num_perm)
             object.__setattr__(self, "lsh", (bands, rows))
@@ -1015,3 +1016,6 @@ def _decide_near(
         "largest_cluster": int(sizes.max()),
         "examples": examples,
     }
+
+
+register_dataset(NAME, DedupeConfig, SUMMARY, keys, decide)

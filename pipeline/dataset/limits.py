@@ -36,9 +36,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from pipeline.config import doc
+from pipeline.configdoc import doc
 from pipeline.dataset import TRAIN, VALIDATION, Decisions, KeyTable
 from pipeline.errors import PipelineError
+from pipeline.registry import register_dataset
 
 NAME = "dataset_limits"
 SUMMARY = (
@@ -90,16 +91,16 @@ class DatasetLimitsConfig:
     )
 
     def __post_init__(self) -> None:
-        from pipeline.config import _ValueProblem
+        from pipeline.configdoc import ConfigValueError
 
         if self.max_file_bytes is not None and self.max_file_bytes < 1:
-            raise _ValueProblem("max_file_bytes", f"{self.max_file_bytes}; expected >= 1")
+            raise ConfigValueError("max_file_bytes", f"{self.max_file_bytes}; expected >= 1")
         for key in ("min_examples", "max_examples"):
             value = getattr(self, key)
             if value is not None and value < 0:
-                raise _ValueProblem(key, f"{value}; expected a whole number >= 0")
+                raise ConfigValueError(key, f"{value}; expected a whole number >= 0")
         if self.epochs is not None and self.epochs < 1:
-            raise _ValueProblem("epochs", f"{self.epochs}; expected a whole number >= 1")
+            raise ConfigValueError("epochs", f"{self.epochs}; expected a whole number >= 1")
         from pipeline.stages.count_tokens import check_options
 
         check_options(NAME, self.target, self.encoding)
@@ -296,3 +297,6 @@ def decide(table: KeyTable, decisions: Decisions, cfg: DatasetLimitsConfig) -> d
         "gate_failed": bool(reasons),
         "gate_reasons": reasons,
     }
+
+
+register_dataset(NAME, DatasetLimitsConfig, SUMMARY, keys, decide)

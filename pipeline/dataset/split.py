@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import xxhash
 
-from pipeline.config import _ValueProblem, doc
+from pipeline.configdoc import ConfigValueError, doc
 from pipeline.dataset import Decisions, KeyTable
 from pipeline.dataset.dedupe import (
     Fields,
@@ -42,6 +42,7 @@ from pipeline.dataset.dedupe import (
     first_of_class,
     found_bits,
 )
+from pipeline.registry import register_dataset
 
 NAME = "split"
 SUMMARY = (
@@ -93,14 +94,14 @@ class SplitConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.validation < 1.0:
-            raise _ValueProblem("validation", f"{self.validation}; expected a share in [0, 1)")
+            raise ConfigValueError("validation", f"{self.validation}; expected a share in [0, 1)")
         if not 0 <= self.seed < 2**64:
-            raise _ValueProblem("seed", f"{self.seed}; expected a whole number >= 0")
+            raise ConfigValueError("seed", f"{self.seed}; expected a whole number >= 0")
         if self.max_validation is not None and self.max_validation < 0:
-            raise _ValueProblem("max_validation", f"{self.max_validation}; expected >= 0")
+            raise ConfigValueError("max_validation", f"{self.max_validation}; expected >= 0")
         for key in ("stratify", "group"):
             if getattr(self, key) == "":
-                raise _ValueProblem(key, "an empty field name; leave it out instead")
+                raise ConfigValueError(key, "an empty field name; leave it out instead")
 
 
 # --- keys (workers) -------------------------------------------------------------------------
@@ -314,3 +315,6 @@ def _strata_report(
             for i in order.tolist()
         ],
     }
+
+
+register_dataset(NAME, SplitConfig, SUMMARY, keys, decide)

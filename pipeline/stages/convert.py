@@ -12,14 +12,15 @@ Reason codes:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from pipeline.config import doc
-from pipeline.records import count_change, drop_where
-from pipeline.stages import register
+from pipeline.configdoc import doc
+from pipeline.records import drop_where
+from pipeline.registry import Changes, register
 from pipeline.write.shapes import ConversionError, Shape, to_shape
 
 # Tried longest first when `separator`/`stop` is `auto`; what legacy data most often used.
@@ -66,19 +67,19 @@ def _strip_suffix(text: str, configured: str | None, auto: tuple[str, ...]) -> t
     return text, ""
 
 
-def _legacy_to_chat(row: Any, cfg: ConvertConfig, changes: dict[str, int]) -> list[dict[str, Any]]:
+def _legacy_to_chat(row: Any, cfg: ConvertConfig, changes: Changes) -> list[dict[str, Any]]:
     prompt, completion = row.prompt, row.completion
     if not isinstance(prompt, str) or not isinstance(completion, str):
         raise ConversionError("conversion_unsupported", "prompt and completion must be text")
     prompt, sep = _strip_suffix(prompt, cfg.separator, AUTO_SEPARATORS)
     completion, stop = _strip_suffix(completion, cfg.stop, AUTO_STOPS)
     if sep:
-        changes[f"separator_removed[{sep!r}]"] = changes.get(f"separator_removed[{sep!r}]", 0) + 1
+        changes[f"separator_removed[{sep!r}]"] += 1
     if stop:
-        changes[f"stop_removed[{stop!r}]"] = changes.get(f"stop_removed[{stop!r}]", 0) + 1
+        changes[f"stop_removed[{stop!r}]"] += 1
     if cfg.leading_space and completion.startswith(" "):
         completion = completion[1:]
-        changes["leading_space_removed"] = changes.get("leading_space_removed", 0) + 1
+        changes["leading_space_removed"] += 1
     messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
     if cfg.system is not None:
         messages.insert(0, {"role": "system", "content": cfg.system})
@@ -86,9 +87,9 @@ def _legacy_to_chat(row: Any, cfg: ConvertConfig, changes: dict[str, int]) -> li
 
 
 @register("convert", ConvertConfig, "Convert records to the output shape (chat, vertex, ...).")
-def convert(batch: pd.DataFrame, cfg: ConvertConfig) -> pd.DataFrame:
+def convert(batch: pd.DataFrame, cfg: ConvertConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
-    changes: dict[str, int] = {}
+    changes: Changes = Counter()
     kinds = out["kind"].tolist()
     messages = out["messages"].tolist()
     shapes: list[Any] = list(out["_shape"]) if "_shape" in out else [None] * len(out)
@@ -98,14 +99,14 @@ def convert(batch: pd.DataFrame, cfg: ConvertConfig) -> pd.DataFrame:
             if cfg.to == "chat" and row.kind == "prompt_completion":
                 messages[pos] = _legacy_to_chat(row, cfg, changes)
                 kinds[pos] = "chat"
-                changes["prompt_completion_to_chat"] = changes.get("prompt_completion_to_chat", 0) + 1
+                changes["prompt_completion_to_chat"] += 1
             elif cfg.to == "chat" and row.kind == "chat" and cfg.system is not None:
                 msgs = row.messages
                 if isinstance(msgs, list) and not any(
                     isinstance(m, dict) and m.get("role") == "system" for m in msgs
                 ):
                     messages[pos] = [{"role": "system", "content": cfg.system}, *msgs]
-                    changes["system_added"] = changes.get("system_added", 0) + 1
+                    changes["system_added"] += 1
             record = {
                 "kind": kinds[pos],
                 "prompt": row.prompt,
@@ -131,6 +132,4 @@ def convert(batch: pd.DataFrame, cfg: ConvertConfig) -> pd.DataFrame:
             mask = out.index.isin(idx)
             texts = pd.Series({i: f"cannot become {cfg.to}: {errors[i].message}" for i in idx})
             drop_where(out, pd.Series(mask, index=out.index), code, texts.reindex(out.index))
-    for name, n in sorted(changes.items()):
-        count_change(out, name, n)
-    return out
+    return out, changes

@@ -37,6 +37,7 @@ Reason codes: none (this stage only measures).
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,9 +46,9 @@ import numpy as np
 import pandas as pd
 import tiktoken
 
-from pipeline.config import doc
+from pipeline.configdoc import doc
 from pipeline.errors import PipelineError
-from pipeline.stages import register
+from pipeline.registry import Changes, register
 from pipeline.tokens import KNOWN_ENCODINGS, count_chat, get_encoding
 
 DEFAULT_ENCODING = "o200k_base"
@@ -294,7 +295,8 @@ def encoding_of(target: str | None, encoding: str | None) -> tiktoken.Encoding:
 
 
 @register("count_tokens", CountTokensConfig, "Count tokens per example as the target bills them.")
-def count_tokens(batch: pd.DataFrame, cfg: CountTokensConfig) -> pd.DataFrame:
+def count_tokens(batch: pd.DataFrame, cfg: CountTokensConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
+    changes: Changes = Counter()
     set_metrics(out, measure(out, encoding_of(cfg.target, cfg.encoding)))
-    return out
+    return out, changes

@@ -46,9 +46,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from pipeline.config import doc
+from pipeline.configdoc import doc
 from pipeline.records import count_change, drop_where, warn
-from pipeline.stages import register
+from pipeline.registry import Changes, register
 from pipeline.targets import get_target
 from pipeline.tokens import KNOWN_ENCODINGS, count_text, get_encoding
 
@@ -162,19 +162,20 @@ def _stop_used(text: str) -> str | None:
     LegacyFormatConfig,
     "Measure and apply a prompt separator, completion stop sequence and leading space.",
 )
-def legacy_format(batch: pd.DataFrame, cfg: LegacyFormatConfig) -> pd.DataFrame:
+def legacy_format(batch: pd.DataFrame, cfg: LegacyFormatConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
+    changes: Changes = Counter()
     if "prompt" not in out or "completion" not in out:
-        return out
+        return out, changes
     sel = (out["kind"] == "prompt_completion") & out["_reason"].isna()
     sel &= out["prompt"].map(lambda v: isinstance(v, str)) & out["completion"].map(
         lambda v: isinstance(v, str)
     )
     if not sel.any():
-        return out
+        return out, changes
     prompts = out.loc[sel, "prompt"].astype(str)
     completions = out.loc[sel, "completion"].astype(str)
-    _measure(out, prompts, completions, cfg)
+    _measure(changes, prompts, completions, cfg)
 
     reasons: dict[str, dict[Any, str]] = {}
 
@@ -236,30 +237,32 @@ def legacy_format(batch: pd.DataFrame, cfg: LegacyFormatConfig) -> pd.DataFrame:
         for _p, _c, fixes in fixed.values():
             applied.update(fixes)
     for name, n in sorted(applied.items()):
-        count_change(out, name, n)
+        count_change(changes, name, n)
     for code, messages in reasons.items():
         msg = pd.Series(messages, dtype=object).reindex(out.index)
         drop_where(out, msg.notna(), code, msg)
-    _classes(out, sel & out["_reason"].isna(), cfg)
-    return out
+    _classes(out, changes, sel & out["_reason"].isna(), cfg)
+    return out, changes
 
 
 def _measure(
-    out: pd.DataFrame, prompts: pd.Series, completions: pd.Series, cfg: LegacyFormatConfig
+    changes: Changes, prompts: pd.Series, completions: pd.Series, cfg: LegacyFormatConfig
 ) -> None:
-    count_change(out, "prompt_completion_records", len(prompts))
+    count_change(changes, "prompt_completion_records", len(prompts))
     seps = SEPARATORS + ((cfg.separator,) if cfg.separator and cfg.separator not in SEPARATORS
                          else ())
     stops = STOPS + ((cfg.stop,) if cfg.stop and cfg.stop not in STOPS else ())
     for s in seps:
-        count_change(out, f"prompt_ends_with[{shown(s)}]", int(prompts.str.endswith(s).sum()))
-    count_change(out, "completion_starts_with_space", int(completions.str.startswith(" ").sum()))
+        count_change(changes, f"prompt_ends_with[{shown(s)}]", int(prompts.str.endswith(s).sum()))
+    count_change(changes, "completion_starts_with_space", int(completions.str.startswith(" ").sum()))
     for s in stops:
-        count_change(out, f"completion_ends_with[{shown(s)}]",
+        count_change(changes, f"completion_ends_with[{shown(s)}]",
                      int(completions.str.endswith(s).sum()))
 
 
-def _classes(out: pd.DataFrame, sel: pd.Series, cfg: LegacyFormatConfig) -> None:
+def _classes(
+    out: pd.DataFrame, changes: Changes, sel: pd.Series, cfg: LegacyFormatConfig
+) -> None:
     if cfg.classification is False or not sel.any():
         return
     completions = out.loc[sel, "completion"].astype(str)
@@ -273,7 +276,7 @@ def _classes(out: pd.DataFrame, sel: pd.Series, cfg: LegacyFormatConfig) -> None
     ):
         return
     for label, n in counts.items():
-        count_change(out, f"class[{shown(str(label))}]", int(n))
+        count_change(changes, f"class[{shown(str(label))}]", int(n))
     enc_name = encoding_name(cfg)
     enc = get_encoding(enc_name)
     tokens = {str(label): count_text(enc, str(label)) for label in counts.index}

@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from pipeline.config import doc
+from pipeline.configdoc import doc
 from pipeline.records import count_change
-from pipeline.stages import register
+from pipeline.registry import Changes, register
 
 # Removed always: they have no visible effect and break string matching. ZWJ (U+200D) and
 # ZWNJ (U+200C) are kept unless `remove_joiners`: emoji sequences and Persian/Indic scripts need them.
@@ -117,8 +117,9 @@ class _Fixer:
 
 
 @register("normalize_text", NormalizeTextConfig, "Unicode NFC, zero-width characters, CRLF.")
-def normalize_text(batch: pd.DataFrame, cfg: NormalizeTextConfig) -> pd.DataFrame:
+def normalize_text(batch: pd.DataFrame, cfg: NormalizeTextConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
+    changes: Changes = Counter()
     fix = _Fixer(cfg)
     for col in ("prompt", "completion"):
         if col in out:
@@ -129,5 +130,5 @@ def normalize_text(batch: pd.DataFrame, cfg: NormalizeTextConfig) -> pd.DataFram
     if "input" in out:
         out["input"] = out["input"].map(fix.preference_input).astype(object)
     for name, n in sorted(fix.counts.items()):
-        count_change(out, name, n)
-    return out
+        count_change(changes, name, n)
+    return out, changes

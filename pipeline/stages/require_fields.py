@@ -8,14 +8,15 @@ Reason codes:
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from pipeline.config import doc
+from pipeline.configdoc import doc
 from pipeline.records import REQUIRED_BY_KIND, drop_where
-from pipeline.stages import register
+from pipeline.registry import Changes, register
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ def _state(v: Any) -> str | None:
 
 
 @register("require_fields", RequireFieldsConfig, "Reject records with missing or empty fields.")
-def require_fields(batch: pd.DataFrame, cfg: RequireFieldsConfig) -> pd.DataFrame:
+def require_fields(batch: pd.DataFrame, cfg: RequireFieldsConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
+    changes: Changes = Counter()
     kinds = out["kind"].unique().tolist()
     for kind in kinds:
         names = cfg.fields if cfg.fields is not None else REQUIRED_BY_KIND.get(str(kind), ())
@@ -59,4 +61,4 @@ def require_fields(batch: pd.DataFrame, cfg: RequireFieldsConfig) -> pd.DataFram
                     f"{name} is {state}: fill it in the source, or map another column to it "
                     "(input.columns)",
                 )
-    return out
+    return out, changes

@@ -27,6 +27,7 @@ Reason codes: `too_many_tokens`. Warning codes: `over_token_limit`, `truncated`.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,9 +36,9 @@ import numpy as np
 import pandas as pd
 import tiktoken
 
-from pipeline.config import doc
+from pipeline.configdoc import doc
 from pipeline.records import count_change, drop_where, warn
-from pipeline.stages import register
+from pipeline.registry import Changes, register
 from pipeline.stages.count_tokens import (
     COLUMNS,
     TOTAL,
@@ -77,9 +78,9 @@ class TokenLimitConfig:
 
     def __post_init__(self) -> None:
         if self.max_tokens is not None and self.max_tokens < 1:
-            from pipeline.config import _ValueProblem
+            from pipeline.configdoc import ConfigValueError
 
-            raise _ValueProblem("max_tokens", f"{self.max_tokens}; expected a whole number >= 1")
+            raise ConfigValueError("max_tokens", f"{self.max_tokens}; expected a whole number >= 1")
         check_options("token_limit", self.target, self.encoding)
 
 
@@ -219,11 +220,12 @@ def _mask(out: pd.DataFrame, rows: np.ndarray) -> pd.Series:
 
 
 @register("token_limit", TokenLimitConfig, "Enforce the per-example token limit.")
-def token_limit(batch: pd.DataFrame, cfg: TokenLimitConfig) -> pd.DataFrame:
+def token_limit(batch: pd.DataFrame, cfg: TokenLimitConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
+    changes: Changes = Counter()
     limit, mode = _settings(cfg)
     if limit is None:
-        return out
+        return out, changes
     enc = None
     if TOTAL not in out or out[TOTAL].isna().any():
         enc = encoding_of(cfg.target, cfg.encoding)
@@ -233,7 +235,7 @@ def token_limit(batch: pd.DataFrame, cfg: TokenLimitConfig) -> pd.DataFrame:
     if mode == "truncate":
         out[CUT] = np.zeros(len(out), dtype=np.int64)
     if not over.any():
-        return out
+        return out, changes
     rows = np.flatnonzero(over)
     if mode == "reject":
         texts = [
@@ -254,7 +256,7 @@ def token_limit(batch: pd.DataFrame, cfg: TokenLimitConfig) -> pd.DataFrame:
         cut, cut_texts, failed, why = _truncate(out, over, enc, limit)
         if len(cut):
             warn(out, _mask(out, cut), "truncated", _messages(out, cut, cut_texts))
-            count_change(out, "truncated", len(cut))
+            count_change(changes, "truncated", len(cut))
         if len(failed):
             drop_where(out, _mask(out, failed), "too_many_tokens", _messages(out, failed, why))
-    return out
+    return out, changes

@@ -66,7 +66,7 @@ import functools
 import itertools
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Literal
@@ -74,10 +74,10 @@ from typing import Any, Literal
 import orjson
 import pandas as pd
 
-from pipeline.config import doc
+from pipeline.configdoc import doc
 from pipeline.read.mapping import detect
 from pipeline.records import FIELDS_BY_KIND, drop_where, warn
-from pipeline.stages import register
+from pipeline.registry import Changes, register
 from pipeline.targets import TargetProfile, get_target
 
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -866,8 +866,9 @@ _COLUMNS = (
     ValidateSchemaConfig,
     "Check every record against the target's format: roles, keys, content, tools, images.",
 )
-def validate_schema(batch: pd.DataFrame, cfg: ValidateSchemaConfig) -> pd.DataFrame:
+def validate_schema(batch: pd.DataFrame, cfg: ValidateSchemaConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
+    changes: Changes = Counter()
     validator = Validator(rules_for(cfg.target), cfg.extra_keys)
     live = out["_reason"].isna()
     todo = out.loc[live]
@@ -890,4 +891,4 @@ def validate_schema(batch: pd.DataFrame, cfg: ValidateSchemaConfig) -> pd.DataFr
     for code, messages in warnings.items():
         msg = pd.Series(messages, dtype=object).reindex(out.index)
         warn(out, msg.notna(), code, msg)
-    return out
+    return out, changes
