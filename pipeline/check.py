@@ -10,21 +10,19 @@ or written next to it. Three levels:
   its line and reason code (docs/reasons.md);
 - **dataset** problems: too few or too many examples, a file larger than the target takes.
 
-The verdict: exit 0 when no file has an error, 1 when any has (or any warning, with
-`strict`), 2 when a file cannot be read at all.
+Each stage sees every record the earlier ones kept, and a record's every problem is listed:
+`validate_schema` gives each of a record's problems its own line. The verdicts are
+`pipeline.gate.Verdict`s; the exit code (`pipeline.gate.exit_code`): 0 when no file has an
+error, 1 when any has (or any warning, with `strict`), 2 when a file cannot be read at all.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from pipeline.errors import PipelineError
+from pipeline.gate import Problem, Verdict, dataset_problems
 
 # Which recognised file shapes each profile format takes as they are.
 SHAPES_FOR_FORMAT = {
@@ -45,41 +43,7 @@ CONVERT_TO = {
 }
 
 
-@dataclass
-class Problem:
-    level: str  # "error" or "warning"
-    code: str
-    message: str
-    line: int | None = None  # None for a file- or dataset-level problem
-
-
-@dataclass
-class FileVerdict:
-    path: str
-    records: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    unreadable: str | None = None
-
-    @property
-    def errors(self) -> int:
-        return sum(p.level == "error" for p in self.problems) + (self.unreadable is not None)
-
-    @property
-    def warnings(self) -> int:
-        return sum(p.level == "warning" for p in self.problems)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "records": self.records,
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "unreadable": self.unreadable,
-            "problems": [p.__dict__ for p in self.problems],
-        }
-
-
-def check_files(patterns: list[str], target: str, workers: int = 1) -> list[FileVerdict]:
+def check_files(patterns: list[str], target: str, workers: int = 1) -> list[Verdict]:
     """Check every file; an unreadable file gets a verdict too (nothing is raised for it)."""
     from pipeline.read import expand_paths
     from pipeline.targets import get_target
@@ -88,12 +52,12 @@ def check_files(patterns: list[str], target: str, workers: int = 1) -> list[File
     return [_check_one(path, profile, workers) for path in expand_paths(patterns, "auto")]
 
 
-def _check_one(path: Path, profile: Any, workers: int) -> FileVerdict:
+def _check_one(path: Path, profile: Any, workers: int) -> Verdict:
+    """One file's verdict, from the stage results in memory (nothing is written)."""
     from pipeline.config import parse_config
-    from pipeline.runner import run
+    from pipeline.runner import inspect
 
-    verdict = FileVerdict(str(path))
-    work = Path(tempfile.mkdtemp(prefix="ftprep-check-"))
+    verdict = Verdict(str(path))
     try:
         cfg = parse_config(
             {
@@ -105,29 +69,19 @@ def _check_one(path: Path, profile: Any, workers: int) -> FileVerdict:
                     {"name": "token_limit", "over_limit": "reject"},
                     {"name": "dataset_limits", "shard": False},
                 ],
-                "output": {"dir": str(work)},
                 "runner": {"workers": workers},
             },
             "ftprep check",
         )
-        report = run(cfg).report
+        found = inspect(cfg)
     except PipelineError as exc:
         verdict.unreadable = str(exc)
-        shutil.rmtree(work, ignore_errors=True)
         return verdict
-    try:
-        verdict.records = report["totals"]["rows_in"]
-        records = [
-            Problem("error", r["reason"], r["message"], r["line"])
-            for r in map(orjson.loads, (work / "rejected.jsonl").read_bytes().splitlines())
-        ]
-        records += _warnings(work, report)
-        records.sort(key=lambda p: p.line or 0)  # stable: errors before warnings on a line
-        verdict.problems = _file_problems(path, report["inputs"][0], profile) + records
-        for reason in report.get("gate", {}).get("reasons", []):
-            verdict.problems.append(Problem("error", reason["code"], reason["message"]))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    verdict.records = found.rows_in
+    inp = found.inputs[0]
+    records = sorted(found.problems, key=lambda p: (p.line or 0, p.level != "error"))
+    file_level = _file_problems(path, {"format": inp.format, **inp.stats, "mapping": inp.mapping}, profile)
+    verdict.problems = file_level + records + dataset_problems(found.dataset)
     return verdict
 
 
@@ -193,31 +147,18 @@ def _file_problems(path: Path, inp: dict[str, Any], profile: Any) -> list[Proble
     return out
 
 
-def _warnings(work: Path, report: dict[str, Any]) -> list[Problem]:
-    import pyarrow.parquet as pq
-
-    messages = {code: w.get("message") or code for code, w in report["warnings"].items()}
-    table = pq.read_table(work / "metrics.parquet", columns=["line", "warnings"]).to_pydict()
-    out = []
-    for line, codes in zip(table["line"], table["warnings"], strict=True):
-        for code in (codes or "").split(","):
-            if code:
-                out.append(Problem("warning", code, messages.get(code, code), line))
-    return out
-
-
-def format_text(verdicts: list[FileVerdict], target: str) -> str:
+def format_text(verdicts: list[Verdict], target: str) -> str:
     """Compiler-style lines, `FILE:LINE: level code: message`, and a summary per file."""
     lines = []
     for v in verdicts:
         if v.unreadable:
-            lines.append(f"{v.path}: error unreadable: {v.unreadable}")
+            lines.append(f"{v.subject}: error unreadable: {v.unreadable}")
             continue
         for p in v.problems:
-            where = f"{v.path}:{p.line}" if p.line is not None else v.path
+            where = f"{v.subject}:{p.line}" if p.line is not None else v.subject
             lines.append(f"{where}: {p.level} {p.code}: {p.message}")
         lines.append(
-            f"{v.path}: {v.records} records, {v.errors} errors, {v.warnings} warnings for {target}"
+            f"{v.subject}: {v.records} records, {v.errors} errors, {v.warnings} warnings for {target}"
         )
     bad = sum(1 for v in verdicts if v.errors)
     lines.append(f"{_n(len(verdicts), 'file')} checked: {bad} with errors")

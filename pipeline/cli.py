@@ -64,6 +64,7 @@ def run(
 ) -> None:
     """Run the pipeline of CONFIG: read, run the stages, write outputs and a report."""
     from pipeline.config import load_config, with_overrides
+    from pipeline.gate import exit_code
     from pipeline.runner import run as run_pipeline
 
     _setup_logging(quiet)
@@ -85,12 +86,13 @@ def run(
         click.echo(f"outputs in {result.out_dir}/:")
         for path in result.files:
             click.echo(f"  {path}")
-    gate = result.report.get("gate", {})
-    if gate.get("failed"):
-        for reason in gate["reasons"]:
-            text = reason.get("message", reason) if isinstance(reason, dict) else reason
-            click.echo(f"ftprep: gate failed: {text}", err=True)
-        sys.exit(1)
+    verdict = result.verdict
+    for problem in verdict.problems:
+        if problem.level == "error":
+            click.echo(f"ftprep: gate failed: {problem.message}", err=True)
+    code = exit_code([verdict])
+    if code:
+        sys.exit(code)
 
 
 @main.command()
@@ -215,6 +217,7 @@ def check(inputs: tuple[str, ...], target: str, strict: bool, as_json: bool, wor
     import orjson
 
     from pipeline.check import check_files, format_text
+    from pipeline.gate import exit_code
 
     _setup_logging(True)
     verdicts = check_files(list(inputs), target, workers)
@@ -222,7 +225,6 @@ def check(inputs: tuple[str, ...], target: str, strict: bool, as_json: bool, wor
         click.echo(orjson.dumps([v.as_dict() for v in verdicts], option=orjson.OPT_INDENT_2))
     else:
         click.echo(format_text(verdicts, target))
-    if any(v.unreadable for v in verdicts):
-        sys.exit(2)
-    if any(v.errors or (strict and v.warnings) for v in verdicts):
-        sys.exit(1)
+    code = exit_code(verdicts, strict)
+    if code:
+        sys.exit(code)

@@ -7,7 +7,11 @@ A batch is a pandas DataFrame, one row per record. Bookkeeping columns start wit
 - `_record`: the original source record (dict), or None when it could not be parsed;
 - `_raw`: the raw text of a row that could not be parsed;
 - `_reason`, `_message`, `_stage`: set when the record is rejected (None while it is kept);
-- `_warnings`: a list of warning codes for a kept record.
+- `_warnings`: a list of warning codes for a kept record;
+- `_problems`: every `(code, message)` problem a stage found on a rejected record, when it found
+  more than the one `_reason` names (`ftprep check` lists each);
+- `_read_problem`: `(code, message)` when the reader could not make a record of the row (the
+  `read` pseudo-stage rejects it).
 
 Canonical fields: `kind` (`prompt_completion`, `chat`, `preference`) and the fields of that
 kind (`prompt`/`completion`, `messages`/`tools`/`functions`,
@@ -34,6 +38,8 @@ BOOK_COLUMNS = (
     "_message",
     "_stage",
     "_warnings",
+    "_problems",
+    "_read_problem",
     "_shape",  # output shape set by the convert stage; None writes the canonical shape
 )
 METRIC_PREFIX = "m_"  # stages put per-record metrics (numbers, flags) in columns named m_*
@@ -56,12 +62,17 @@ def live(batch: pd.DataFrame) -> pd.Series:
 
 
 def drop_where(
-    batch: pd.DataFrame, mask: pd.Series, reason: str, message: str | pd.Series
+    batch: pd.DataFrame,
+    mask: pd.Series,
+    reason: str,
+    message: str | pd.Series,
+    details: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Mark the rows in `mask` as rejected with `reason` (rows already rejected keep theirs).
 
     Returns the same frame (stages call it on their own copy). `message` says what to change,
-    either one text for all rows or a Series aligned with the batch.
+    either one text for all rows or a Series aligned with the batch. `details`, aligned with the
+    batch, holds for a row with several problems each `(code, message)` (`_problems`).
     """
     check(reason)
     mask = mask.fillna(False).astype(bool) & batch["_reason"].isna()
@@ -72,6 +83,14 @@ def drop_where(
         batch.loc[mask, "_message"] = message[mask]
     else:
         batch.loc[mask, "_message"] = message
+    if details is not None:
+        for d in details[mask]:
+            for code, _msg in d if isinstance(d, tuple) else ():
+                check(code)
+        batch["_problems"] = [
+            d if flag and isinstance(d, tuple) else p
+            for p, d, flag in zip(batch["_problems"], details, mask, strict=True)
+        ]
     return batch
 
 

@@ -19,6 +19,7 @@ _PATTERNS = [
     re.compile(r"\"_reason\"\]\s*(?:,\s*row\[\"_stage\"\])?\s*=\s*\"([a-z_]+)\""),
     re.compile(r"drop_where\(\s*[^,()]+,\s*[^()]+?,\s*\"([a-z_]+)\"", re.S),
     re.compile(r"\.reject\(\s*[^,()]+,\s*[^,()]+,\s*\"([a-z_]+)\"", re.S),
+    re.compile(r"_read_problem\"\]\s*=\s*\(\s*\"([a-z_]+)\"", re.S),  # read/plan.py
 ]
 _CONSTANT = re.compile(r"^([A-Z_]+)\s*=\s*\"([a-z]+_[a-z_]+)\"", re.M)
 _CONSTANT_USE = re.compile(r"\breason=\s*([A-Z_]+)\b")

@@ -74,7 +74,7 @@ def test_failed_run_keeps_previous_outputs_and_leaves_no_partial_file(
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("killed in the middle of writing")
 
-    monkeypatch.setattr(runner, "_report", boom)
+    monkeypatch.setattr(runner, "write_metrics", boom)
     src.write_bytes(b'{"prompt": "x", "completion": "y"}\n' * 7)
     with pytest.raises(RuntimeError):
         run_config(tmp_path, {"input": {"paths": [str(src)]}})

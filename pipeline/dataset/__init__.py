@@ -22,7 +22,6 @@ links them; split keeps linked rows on one side or reports the pairs that cross)
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +57,6 @@ class Decisions:
     reasons: dict[int, tuple[str, str, str]] = field(
         default_factory=dict
     )  # row -> stage, code, msg
-    counts: dict[str, Counter[str]] = field(default_factory=dict)
     write_validation: bool = False  # set by a split stage: write validation.jsonl
     # set by dataset_limits: shard an output file larger than this into name-00001.jsonl ...
     shard_bytes: int | None = None
@@ -74,7 +72,11 @@ class Decisions:
         return self.dest != REJECTED
 
     def reject(self, stage: str, rows: np.ndarray, reason: str, messages: list[str] | str) -> None:
-        """Reject key-table rows (indices) with a reason code and a message each."""
+        """Reject key-table rows (indices) with a reason code and a message each.
+
+        Rows already rejected keep their first reason. The runner counts what each dataset
+        stage rejected from `dest` and `reasons`; this only records it.
+        """
         check(reason)
         for i, row in enumerate(rows.tolist()):
             if self.dest[row] == REJECTED:
@@ -82,7 +84,6 @@ class Decisions:
             self.dest[row] = REJECTED
             msg = messages if isinstance(messages, str) else messages[i]
             self.reasons[row] = (stage, reason, msg)
-            self.counts.setdefault(stage, Counter())[reason] += 1
 
     def split(self, rows: np.ndarray) -> None:
         """Assign key-table rows (indices) to validation; rejected rows stay rejected."""

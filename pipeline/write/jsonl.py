@@ -10,13 +10,29 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from pipeline.errors import PipelineError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+WRITE_STAGE = "write"
+OUTPUT_FILES = (  # every name (or glob) a run may write; stale ones are removed at commit
+    "train.jsonl",
+    "validation.jsonl",
+    "train-*.jsonl",
+    "validation-*.jsonl",
+    "rejected.jsonl",
+    "report.json",
+    "metrics.parquet",
+)
+OUT_COLUMN = "_out"  # the encoded output line of a kept record (bytes, no newline)
 
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -53,6 +69,35 @@ def output_record(row: dict[str, Any]) -> dict[str, Any]:
             "non_preferred_output": row["non_preferred_output"],
         }
     raise AssertionError(f"unknown kind {kind!r}")  # a bug
+
+
+def encode(batch: pd.DataFrame, _cfg: Any = None) -> tuple[pd.DataFrame, Counter[str]]:
+    """The `write` pseudo-stage: each record's output line, in column `_out`.
+
+    Reason code: `record_unserializable` (a value JSON cannot hold, e.g. a NaN from a
+    spreadsheet cell or a date, in a field that is written).
+    """
+    import pandas as pd
+
+    from pipeline.records import ALL_FIELDS, drop_where
+
+    out = batch.copy()
+    names = [c for c in ("_shape", "kind", *ALL_FIELDS) if c in out.columns]
+    lines: list[bytes | None] = []
+    failed: dict[Any, str] = {}
+    columns = [out[c].tolist() for c in names]
+    for idx, values in zip(out.index, zip(*columns, strict=True), strict=True):
+        try:
+            lines.append(dumps(output_record(dict(zip(names, values, strict=True)))))
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            lines.append(None)
+            failed[idx] = f"cannot be written as JSON: {exc}"
+    out[OUT_COLUMN] = pd.Series(lines, index=out.index, dtype=object)
+    if failed:
+        msg = pd.Series(failed, dtype=object).reindex(out.index)
+        failing = msg.notna()
+        drop_where(out, failing, "record_unserializable", msg)
+    return out, Counter()
 
 
 def rejected_line(

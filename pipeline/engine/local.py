@@ -1,0 +1,93 @@
+"""The local engine: an ordered process pool (or this process, for one worker).
+
+Units go to a pool of worker processes started from a forkserver with the pipeline preloaded;
+at most two units per worker are in flight, so memory stays flat whatever the input size, and
+results are yielded in unit order. With one worker, units run in this process.
+
+The pool works from any caller: a script without an `if __name__ == "__main__":` guard, or a
+Jupyter kernel. A new worker process normally re-runs the caller's main module (that is what
+the guard is for); the work and set-up functions here always live in importable modules, so
+the main module is hidden from the workers while they start (`_main_module_hidden`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+U = TypeVar("U")
+R = TypeVar("R")
+
+IN_FLIGHT_PER_WORKER = 2
+PRELOAD = ["pipeline.runner", "pipeline.registry"]
+
+
+class LocalEngine:
+    """Runs units in this process or in a local pool of `workers` processes."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+
+    def map(
+        self,
+        work: Callable[[U], R],
+        units: Iterable[U],
+        *,
+        setup: Callable[..., None],
+        setup_args: tuple[Any, ...],
+        scratch: Path,
+    ) -> Iterator[R]:
+        if self.workers == 1:
+            _setup_worker(setup, scratch, setup_args)
+            for unit in units:
+                yield work(unit)
+            return
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        with _main_module_hidden():
+            pool = ctx.Pool(
+                self.workers, initializer=_setup_worker, initargs=(setup, scratch, setup_args)
+            )
+        with pool:
+            in_flight: deque[Any] = deque()
+            for unit in units:
+                in_flight.append(pool.apply_async(work, (unit,)))
+                while len(in_flight) >= IN_FLIGHT_PER_WORKER * self.workers:
+                    yield in_flight.popleft().get()
+            while in_flight:
+                yield in_flight.popleft().get()
+
+
+def _setup_worker(setup: Callable[..., None], scratch: Path, args: tuple[Any, ...]) -> None:
+    own = Path(scratch) / f"worker-{os.getpid()}"
+    own.mkdir(parents=True, exist_ok=True)
+    setup(own, *args)
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start processes without telling them the caller's main module.
+
+    multiprocessing re-imports `__main__` in every new worker (by `__spec__` name, or by its
+    `__file__`); for a script without a main guard that starts the pool again from inside a
+    worker, and again, in a loop of tracebacks. Nothing the workers run is defined there.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {name: getattr(main, name) for name in ("__spec__", "__file__") if hasattr(main, name)}
+    try:
+        main.__spec__ = None  # type: ignore[assignment]
+        if hasattr(main, "__file__"):
+            del main.__file__
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)

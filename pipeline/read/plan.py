@@ -1,0 +1,237 @@
+"""From config to canonical batches: plan the inputs, cut work units, map rows to records.
+
+1. `plan_inputs`: every input file is opened, its encoding detected and its columns mapped
+   before any batch runs, so a mapping problem stops the run at once (exit 2).
+2. `iter_units`: UTF-8 JSONL is cut into byte ranges that each worker reads itself; other
+   formats are read here, lazily, and handed out in batches of rows.
+3. `unit_batches` (in the worker): a unit's rows become batches of canonical records
+   (`pipeline.records`). A row the reader could not use, or one that does not fit the file's
+   shape, stays in the batch, rejected by the `read` pseudo-stage with its reason code.
+
+Reason codes: `shape_invalid` (a record that does not fit its file's shape), plus the readers'
+own (`json_invalid`, `record_not_object`, `row_malformed`, ...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.config import Config
+from pipeline.read import expand_paths, format_of, read_rows
+from pipeline.read.base import RawRow, ReadOptions, ReadStats
+from pipeline.read.mapping import Mapping, ShapeError, resolve
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SAMPLE_ROWS = 1000
+READ_STAGE = "read"
+
+
+@dataclass
+class InputFile:
+    index: int
+    path: Path
+    fmt: str
+    mapping: Mapping
+    ranges: list[tuple[int, int, int]] | None = None  # UTF-8 JSONL: read by the workers
+    stats: ReadStats = field(default_factory=ReadStats)
+
+    @property
+    def source(self) -> str:
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of work: a byte range of a JSONL file, or rows the parent read."""
+
+    index: int
+    file_index: int
+    source: str
+    path: str
+    mapping: Mapping
+    rows: tuple[RawRow, ...] | None = None
+    byte_range: tuple[int, int, int] | None = None
+
+
+def plan_inputs(cfg: Config) -> list[InputFile]:
+    """Open every input, detect its encoding and map its columns (PipelineError on problems)."""
+    inputs = []
+    opts = read_options(cfg)
+    for i, path in enumerate(expand_paths(cfg.input.paths, cfg.input.format)):
+        fmt = format_of(path, cfg.input.format)
+        if fmt == "jsonl":
+            inputs.append(_plan_jsonl(i, path, cfg, opts))
+            continue
+        stats = ReadStats()
+        rows = read_rows(path, fmt, opts, stats)
+        try:
+            sample = list(islice(rows, SAMPLE_ROWS))
+        finally:
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
+        keys = stats.columns or _keys_of(sample)
+        mapping = resolve(cfg.input.columns, keys, str(path))
+        inputs.append(InputFile(i, path, fmt, mapping))
+    return inputs
+
+
+def read_options(cfg: Config) -> ReadOptions:
+    return ReadOptions(
+        encoding=cfg.input.encoding, sheet=cfg.input.sheet, delimiter=cfg.input.delimiter
+    )
+
+
+def _keys_of(rows: list[RawRow]) -> list[str]:
+    keys: dict[str, None] = {}
+    for row in rows:
+        if row.record is not None:
+            keys.update(dict.fromkeys(row.record))
+    return list(keys)
+
+
+def _plan_jsonl(i: int, path: Path, cfg: Config, opts: ReadOptions) -> InputFile:
+    from pipeline.read.encoding import detect
+    from pipeline.read.jsonl import parse_line, plan_ranges
+
+    detected = detect(path, cfg.input.encoding)
+    stats = ReadStats(
+        encoding=detected.encoding,
+        bom_removed=detected.bom_removed,
+        confidence=detected.confidence,
+    )
+    utf8 = detected.encoding.replace("_", "-").lower() in ("utf-8", "utf8", "utf-8-sig", "ascii")
+    sample: list[RawRow] = []
+    if utf8:
+        with open(path, "rb") as f:
+            f.seek(detected.bom_len)
+            for lineno, line in enumerate(f, start=1):
+                row = parse_line(line, lineno)
+                if row is not None:
+                    sample.append(row)
+                if len(sample) >= SAMPLE_ROWS:
+                    break
+    else:
+        rows = read_rows(path, "jsonl", opts, ReadStats())
+        sample = list(islice(rows, SAMPLE_ROWS))
+        rows.close()  # type: ignore[attr-defined]
+    mapping = resolve(cfg.input.columns, _keys_of(sample), str(path))
+    ranges = plan_ranges(path, detected.bom_len, _chunk_bytes(path, cfg)) if utf8 else None
+    return InputFile(i, path, "jsonl", mapping, ranges=ranges, stats=stats)
+
+
+def _chunk_bytes(path: Path, cfg: Config) -> int:
+    """Byte-range size: `runner.chunk_bytes`, smaller for a file that would give each worker
+    fewer than four ranges (so two workers are not left waiting on one long range)."""
+    workers = cfg.runner.workers or os.cpu_count() or 1
+    spread = max(1 << 20, os.path.getsize(path) // (4 * workers))
+    return min(cfg.runner.chunk_bytes, spread)
+
+
+def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:
+    """Work units in source order; rows of non-JSONL files are read here, lazily."""
+    opts = read_options(cfg)
+    n = 0
+    for inp in inputs:
+        if inp.ranges is not None:
+            for r in inp.ranges:
+                yield Unit(n, inp.index, inp.source, str(inp.path), inp.mapping, byte_range=r)
+                n += 1
+            continue
+        inp.stats = ReadStats()
+        rows = read_rows(inp.path, inp.fmt, opts, inp.stats)
+        while True:
+            chunk = tuple(islice(rows, cfg.runner.batch_size))
+            if not chunk:
+                break
+            yield Unit(n, inp.index, inp.source, str(inp.path), inp.mapping, rows=chunk)
+            n += 1
+
+
+def _unit_rows(unit: Unit, blank: list[int]) -> Iterator[RawRow]:
+    if unit.rows is not None:
+        yield from unit.rows
+        return
+    from pipeline.read.jsonl import read_range
+
+    assert unit.byte_range is not None
+    start, end, first_line = unit.byte_range
+    for row in read_range(Path(unit.path), start, end, first_line):
+        if row is None:
+            blank[0] += 1
+        else:
+            yield row
+
+
+def to_record(unit: Unit, row: RawRow, ordinal: int) -> dict[str, Any]:
+    """The canonical record of one raw row (rejected by `read` when it cannot be one)."""
+    rec: dict[str, Any] = {
+        "_source": unit.source,
+        "_line": row.line,
+        "_ord": ordinal,
+        "_record": row.record,
+        "_raw": row.raw,
+        "kind": unit.mapping.kind,
+    }
+    if row.reason is not None:
+        rec["_read_problem"] = (row.reason, row.message)
+        return rec
+    assert row.record is not None
+    try:
+        rec.update(unit.mapping.apply(row.record))
+    except ShapeError as exc:
+        rec["_read_problem"] = (
+            "shape_invalid",
+            f"does not fit the {unit.mapping.shape} shape: {exc}",
+        )
+    return rec
+
+
+def read_stage(batch: pd.DataFrame, _cfg: Any = None) -> tuple[pd.DataFrame, Counter[str]]:
+    """The `read` pseudo-stage: reject the rows the reader or the mapping could not use."""
+    from pipeline.records import drop_where
+
+    problems = batch["_read_problem"]
+    has = problems.notna()
+    if not has.any():
+        return batch, Counter()
+    out = batch.copy()
+    codes = problems.map(lambda p: p[0] if isinstance(p, tuple) else None)
+    messages = problems.map(lambda p: p[1] if isinstance(p, tuple) else None)
+    for code in dict.fromkeys(codes[has]):
+        drop_where(out, codes == code, code, messages)
+    return out, Counter()
+
+
+class UnitReader:
+    """Canonical batches of one unit, `batch_size` records each; counts the blank lines."""
+
+    def __init__(self, unit: Unit, batch_size: int) -> None:
+        self.unit = unit
+        self.batch_size = batch_size
+        self._blank = [0]
+
+    @property
+    def blank_lines(self) -> int:
+        return self._blank[0]
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        from pipeline.records import make_batch
+
+        rows = _unit_rows(self.unit, self._blank)
+        ordinal = 0
+        while True:
+            chunk = list(islice(rows, self.batch_size))
+            if not chunk:
+                return
+            records = [to_record(self.unit, row, ordinal + i) for i, row in enumerate(chunk)]
+            ordinal += len(records)
+            yield make_batch(records)

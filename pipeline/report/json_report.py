@@ -1,0 +1,63 @@
+"""report.json: the run summary as one JSON document (no timestamps: byte-identical reruns)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pipeline.gate import gate_section
+from pipeline.report.summary import RunSummary
+
+
+def build(summary: RunSummary) -> dict[str, Any]:
+    """The report.json document of a run."""
+    tally, totals = summary.tally, summary.totals
+    written = totals["train"] + totals["validation"] + totals["rejected"]
+    report: dict[str, Any] = {
+        "ftprep_version": summary.version,
+        "config": summary.config,
+        "target": summary.target_info or summary.target,
+        "inputs": [
+            {
+                "path": inp.path,
+                "format": inp.format,
+                "rows": inp.rows,
+                **inp.stats,
+                "mapping": inp.mapping,
+            }
+            for inp in summary.inputs
+        ],
+        "stages": [c.as_dict(name) for name, c in tally.stages.items()],
+        "rejected_by_reason": {
+            reason: {"count": n, "first_lines": tally.reason_lines.get(reason, {})}
+            for reason, n in sorted(tally.rejected().items())
+        },
+        "warnings": {
+            code: {
+                "count": n,
+                "first_lines": tally.warning_lines.get(code, {}),
+                "message": tally.warning_messages.get(code),
+            }
+            for code, n in sorted(tally.warnings.items())
+        },
+        "totals": dict(totals),
+        "identity": {
+            "rows_in": totals["rows_in"],
+            "train + validation + rejected": written,
+            "holds": summary.identity_holds,
+        },
+        "outputs": summary.outputs,
+        "dataset": summary.dataset,
+        "gate": gate_section(summary.gate),
+    }
+    return report
+
+
+def write(summary: RunSummary, path: Path) -> dict[str, Any]:
+    """Write report.json; returns the document."""
+    report = build(summary)
+    with open(path, "wb") as f:
+        f.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    return report

@@ -1,0 +1,117 @@
+"""Spools: where a worker leaves one unit's records until the dataset decisions are taken.
+
+For each unit a worker writes three files in its scratch folder: the kept records' output lines
+(`.kept`), their original source records (`.orig`, for rejected.jsonl should a dataset stage
+reject them), and the rejected lines (`.rej`). It returns only a `Spooled`: the paths and,
+per kept record, its source line, output bytes and position in the unit. The parent streams the
+spools into the final files (`pipeline.write.outputs`), so outputs do not depend on how the
+work was cut or which worker did it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING
+
+from pipeline.records import ALL_FIELDS, BOOK_COLUMNS
+from pipeline.write.jsonl import OUT_COLUMN, dumps_lenient, rejected_line
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class Spooled:
+    """What one unit left in its spool files."""
+
+    kept_path: str
+    orig_path: str
+    rejected_path: str
+    kept_lines: list[int] = field(default_factory=list)  # source line of each kept record
+    kept_bytes: list[int] = field(default_factory=list)  # output line bytes, newline included
+    kept_ords: list[int] = field(default_factory=list)  # position in the unit of each kept one
+    rejected_ords: list[int] = field(default_factory=list)
+
+    @property
+    def kept(self) -> int:
+        return len(self.kept_ords)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejected_ords)
+
+    def paths(self) -> tuple[str, str, str]:
+        return self.kept_path, self.orig_path, self.rejected_path
+
+
+class Spool:
+    """The spool files of one unit, written batch by batch (a context manager).
+
+    With no folder nothing is written: only the kept records' lines, bytes and positions are
+    noted (`ftprep check` decides over them without writing anything).
+    """
+
+    def __init__(self, folder: Path | None, unit_index: int) -> None:
+        if folder is None:
+            self.spooled = Spooled("", "", "")
+        else:
+            stem = folder / f"unit-{unit_index:07d}"
+            self.spooled = Spooled(f"{stem}.kept", f"{stem}.kept.orig", f"{stem}.rej")
+        self._files: list[IO[bytes]] = []
+
+    def __enter__(self) -> Spool:
+        if self.spooled.kept_path:
+            self._files = [open(p, "wb") for p in self.spooled.paths()]  # noqa: SIM115
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for f in self._files:
+            f.close()
+
+    def write(self, batch: pd.DataFrame) -> None:
+        """Spool one batch: kept rows (encoded by the `write` pseudo-stage) and rejected rows."""
+        s = self.spooled
+        if not self._files:
+            for reason, line, out, ordinal in zip(
+                batch["_reason"], batch["_line"], batch[OUT_COLUMN], batch["_ord"], strict=True
+            ):
+                if reason is None or reason != reason:
+                    s.kept_lines.append(int(line))
+                    s.kept_bytes.append(len(out) + 1)
+                    s.kept_ords.append(int(ordinal))
+                else:
+                    s.rejected_ords.append(int(ordinal))
+            return
+        kept_f, orig_f, rej_f = self._files
+        names = [c for c in (*BOOK_COLUMNS, OUT_COLUMN, "kind", *ALL_FIELDS) if c in batch.columns]
+        columns = [batch[c].tolist() for c in names]  # much cheaper than to_dict("records")
+        for values in zip(*columns, strict=True):
+            row = dict(zip(names, values, strict=True))
+            record = row["_record"] if row["_record"] is not None else row["_raw"]
+            if row["_reason"] is None or row["_reason"] != row["_reason"]:
+                line = row[OUT_COLUMN]
+                kept_f.write(line + b"\n")
+                orig_f.write(dumps_lenient(record) + b"\n")
+                s.kept_lines.append(int(row["_line"]))
+                s.kept_bytes.append(len(line) + 1)
+                s.kept_ords.append(int(row["_ord"]))
+                continue
+            rej_f.write(
+                rejected_line(
+                    row["_source"],
+                    int(row["_line"]),
+                    row["_stage"],
+                    row["_reason"],
+                    row["_message"],
+                    record,
+                )
+                + b"\n"
+            )
+            s.rejected_ords.append(int(row["_ord"]))
