@@ -16,7 +16,10 @@ from hypothesis import strategies as st
 from pipeline.config import parse_config
 from pipeline.dataset import REJECTED, TRAIN, Decisions, KeyTable
 from pipeline.dataset import dedupe as dd
+from pipeline.dataset import minhash as mh
+from pipeline.dataset import textnorm as tn
 from pipeline.dataset.dedupe import DedupeConfig
+from pipeline.dataset.identity import Fields, connected_components
 from pipeline.errors import PipelineError
 from pipeline.records import make_batch
 from tests.conftest import corpus_file, read_jsonl, run_config, run_two_ways, write_jsonl
@@ -51,7 +54,10 @@ def test_rows_rejected_earlier_are_not_considered() -> None:
     dd.decide(t, d, DedupeConfig())
     assert d.dest.tolist() == [REJECTED, TRAIN, REJECTED]
     assert d.reasons[2][2] == "duplicate of d.jsonl:2"
-    assert d.counts["dedupe"] == Counter({"duplicate": 1})
+    assert d.reasons[0][:2] == ("other", "field_empty")  # the earlier reason stays
+    assert Counter(code for stage, code, _ in d.reasons.values() if stage == "dedupe") == Counter(
+        {"duplicate": 1}
+    )
 
 
 def test_remove_false_only_reports_and_links() -> None:
@@ -126,7 +132,7 @@ def test_near_decide_clusters_and_keeps_the_first() -> None:
         " ".join(words[:-2]),  # near duplicate of 0 and 2
         "completely different words about cooking pasta with garlic and olive oil!",
     ]
-    keys = dd.near_keys(dd.TextNormalizer(cfg).many(texts), cfg)
+    keys = dd.near_keys(dd.text_normalizer(cfg).many(texts), cfg)
     t = KeyTable(["d.jsonl"] * 5, np.arange(1, 6, dtype=np.int64), {"near": np.asarray(keys)})
     d = Decisions.all_train(5)
     report = dd.decide(t, d, cfg)
@@ -170,7 +176,7 @@ def test_connected_components_match_a_plain_union_find(
     case: tuple[int, list[tuple[int, int]]],
 ) -> None:
     n, pairs = case
-    got = dd.connected_components(n, np.array(pairs, dtype=np.int64).reshape(-1, 2))
+    got = connected_components(n, np.array(pairs, dtype=np.int64).reshape(-1, 2))
     assert got.tolist() == union_find(n, pairs)
 
 
@@ -178,7 +184,7 @@ def test_connected_components_match_a_plain_union_find(
 @given(st.lists(st.lists(st.integers(0, 4), min_size=3, max_size=3), min_size=1, max_size=30))
 def test_candidate_pairs_connect_every_bucket(bands: list[list[int]]) -> None:
     arr = np.array(bands, dtype=np.uint64)
-    pairs = dd.candidate_pairs(arr)
+    pairs = mh.candidate_pairs(arr)
     assert (pairs[:, 0] < pairs[:, 1]).all()
     everything = [
         (i, j)
@@ -188,7 +194,7 @@ def test_candidate_pairs_connect_every_bucket(bands: list[list[int]]) -> None:
     ]
     assert set(map(tuple, pairs.tolist())) <= set(everything)
     want = union_find(len(bands), everything)
-    assert dd.connected_components(len(bands), pairs).tolist() == want
+    assert connected_components(len(bands), pairs).tolist() == want
     assert len(pairs) <= 2 * 3 * len(bands)  # linear, whatever the bucket sizes
 
 
@@ -198,8 +204,8 @@ def test_lsh_parameters_and_permutations_equal_datasketch(threshold: float, num_
     from datasketch import MinHash
     from datasketch.lsh import _optimal_param
 
-    for weights in [(0.5, 0.5), dd.LSH_WEIGHTS]:
-        assert dd.optimal_lsh(threshold, num_perm, *weights) == _optimal_param(
+    for weights in [(0.5, 0.5), mh.LSH_WEIGHTS]:
+        assert mh.optimal_lsh(threshold, num_perm, *weights) == _optimal_param(
             threshold, num_perm, *weights
         )
     a, b = MinHash(num_perm=num_perm, seed=1).permutations
@@ -212,20 +218,20 @@ def test_minhash_equals_datasketch(shingle: str) -> None:
     from datasketch import MinHash, MinHashLSH
 
     cfg = DedupeConfig(mode="near", shingle=shingle)  # type: ignore[arg-type]
-    lsh = MinHashLSH(threshold=0.85, num_perm=128, weights=dd.LSH_WEIGHTS)
+    lsh = MinHashLSH(threshold=0.85, num_perm=128, weights=mh.LSH_WEIGHTS)
     assert cfg.lsh == (lsh.b, lsh.r) == (11, 11)
     texts = ["a b c d e f", "one two", "", "今天天气很好我们去公园", "x"]
     sig = dd.near_signatures(texts, cfg)
     k = 3 if shingle == "word" else 5
     for text, row in zip(texts, sig, strict=True):
         if shingle == "word":
-            units = [dd.word_hash(w.encode()) for w in text.split()]
+            units = [mh.word_hash(w.encode()) for w in text.split()]
         else:
             units = [ord(ch) for ch in text]
         shingles = (
             [tuple(units[i : i + k]) for i in range(max(len(units) - k + 1, 1))] if units else []
         )
-        m = MinHash(num_perm=128, seed=1, hashfunc=dd.shingle_hash)
+        m = MinHash(num_perm=128, seed=1, hashfunc=mh.shingle_hash)
         m.update_batch(shingles)
         assert row.tolist() == m.hashvalues.tolist()
 
@@ -240,7 +246,7 @@ def test_b_bit_estimate_tracks_the_full_signature() -> None:
     ]
     sig = dd.near_signatures(texts, cfg)
     full = [float((sig[0] == sig[i]).mean()) for i in (1, 2)]
-    est = dd.estimated_jaccard((sig & 0xFF).astype(np.uint8), np.array([[0, 1], [0, 2]]))
+    est = mh.estimated_jaccard((sig & 0xFF).astype(np.uint8), np.array([[0, 1], [0, 2]]))
     assert abs(est[0] - full[0]) < 0.05 and est[1] < 0.05
 
 
@@ -249,10 +255,9 @@ def test_b_bit_estimate_tracks_the_full_signature() -> None:
 def test_normalizing_a_batch_equals_each_text(
     texts: list[str], casefold: bool, collapse: bool, strip: bool
 ) -> None:
-    cfg = DedupeConfig(
-        mode="normalized", casefold=casefold, collapse_whitespace=collapse, strip_punctuation=strip
+    norm = tn.TextNormalizer(
+        casefold=casefold, collapse_whitespace=collapse, strip_punctuation=strip
     )
-    norm = dd.TextNormalizer(cfg)
     assert norm.many(texts) == [norm(t) for t in texts]
     longer = [t * 40 for t in texts]  # the code-point mask path
     assert norm.many(longer) == [norm(t) for t in longer]
@@ -264,12 +269,12 @@ def test_normalizing_a_batch_equals_each_text(
 )
 def test_token_hashes_equal_word_hash(words: list[str]) -> None:
     encoded = [w.encode("utf-8", "surrogatepass") for w in words]
-    got = dd.token_hashes(b" ".join(encoded))
-    assert got.tolist() == [dd.word_hash(w) for w in encoded]
+    got = mh.token_hashes(b" ".join(encoded))
+    assert got.tolist() == [mh.word_hash(w) for w in encoded]
 
 
 def test_ascii_batch_normalisation_matches_str_split() -> None:
-    norm = dd.TextNormalizer(DedupeConfig(mode="normalized"))
+    norm = dd.text_normalizer(DedupeConfig(mode="normalized"))
     texts = ["  a\x1fb  ", "x\t\ty\x0b", "", "   ", "P,Q.  r"]
     assert norm.many(texts) == [norm(t) for t in texts] == ["a b", "x y", "", "", "pq r"]
     texts = ["  a  b ", "x\t\ty\x0c", "", "   ", "P,Q.  r"]
@@ -277,19 +282,19 @@ def test_ascii_batch_normalisation_matches_str_split() -> None:
 
 
 def test_normalized_text() -> None:
-    norm = dd.TextNormalizer(DedupeConfig(mode="normalized"))
+    norm = dd.text_normalizer(DedupeConfig(mode="normalized"))
     assert norm("Hello,  World") == norm("hello world") == "hello world"
     assert norm("ＨＥＬＬＯ！\u3000Straße") == "hello strasse"  # NFKC, casefold
     assert norm("你好，世界。") == "你好世界"
-    keep_case = dd.TextNormalizer(DedupeConfig(mode="normalized", casefold=False))
+    keep_case = dd.text_normalizer(DedupeConfig(mode="normalized", casefold=False))
     assert keep_case("Hello,  World") == "Hello World"
 
 
 def test_mostly_cjk() -> None:
-    assert dd.mostly_cjk("今天天气很好 ok")
-    assert dd.mostly_cjk("안녕하세요 여러분")
-    assert not dd.mostly_cjk("hello world, 你好")
-    assert not dd.mostly_cjk("")
+    assert tn.mostly_cjk("今天天气很好 ok")
+    assert tn.mostly_cjk("안녕하세요 여러분")
+    assert not tn.mostly_cjk("hello world, 你好")
+    assert not tn.mostly_cjk("")
 
 
 def test_chat_prompt_is_everything_before_the_last_assistant_message() -> None:
@@ -306,7 +311,7 @@ def test_chat_prompt_is_everything_before_the_last_assistant_message() -> None:
             "_ord": 0,
         }
 
-    fields = dd.Fields(make_batch([chat("a"), chat("b")]))
+    fields = Fields(make_batch([chat("a"), chat("b")]))
     prompts, _ = fields.values("prompt")
     completions, _ = fields.values("completion")
     assert prompts[0] == prompts[1] == {"messages": chat("")["messages"][:2]}
@@ -401,7 +406,7 @@ def test_one_kept_per_class_whatever_the_batches_or_workers(
     chunks: tuple[int, int],
 ) -> None:
     src = write_jsonl(tmp_path / "d.jsonl", rows)
-    norm = dd.TextNormalizer(DedupeConfig(mode="normalized"))
+    norm = dd.text_normalizer(DedupeConfig(mode="normalized"))
 
     def key(r: dict[str, str]) -> Any:
         if mode == "exact":
@@ -536,7 +541,7 @@ def test_punctuation_lives_in_the_first_two_planes() -> None:
 
     assert not any(
         unicodedata.category(chr(cp))[0] == "P"
-        for cp in range(dd._PUNCTUATION_PLANES, sys.maxunicode + 1)
+        for cp in range(tn._PUNCTUATION_PLANES, sys.maxunicode + 1)
     )
 
 

@@ -34,7 +34,7 @@ import xxhash
 
 from pipeline.configdoc import ConfigValueError, doc
 from pipeline.dataset import Decisions, KeyTable
-from pipeline.dataset.dedupe import (
+from pipeline.dataset.identity import (
     Fields,
     canonical_bytes,
     check_found,
