@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from pipeline.errors import PipelineError
-from pipeline.write.shapes import SHAPES
+from pipeline.shapes import SHAPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,7 +138,7 @@ def convert(
     """
     from pathlib import Path
 
-    from pipeline.convert import convert_files, summary_table
+    from pipeline.conversion import convert_files, summary_table
 
     _setup_logging(True)
     summaries = convert_files(
@@ -216,7 +216,7 @@ def check(inputs: tuple[str, ...], target: str, strict: bool, as_json: bool, wor
     """
     import orjson
 
-    from pipeline.check import check_files, format_text
+    from pipeline.checks import check_files, format_text
     from pipeline.gate import exit_code
 
     _setup_logging(True)

@@ -87,14 +87,14 @@ def convert_files(
             summaries.append(FileSummary(str(f), None, None, 0, 0, 0, str(exc)))
             continue
         try:
-            t = result.report["totals"]
+            t = result.summary.totals
             rejected_out = out.with_name(out.stem + ".rejected.jsonl")
             os.replace(work / "train.jsonl", out)
             if t["rejected"]:
                 os.replace(work / "rejected.jsonl", rejected_out)
             elif rejected_out.exists():
                 rejected_out.unlink()
-            shape = result.report["inputs"][0]["mapping"]["shape"]
+            shape = result.summary.inputs[0].mapping["shape"]
             summaries.append(
                 FileSummary(str(f), str(out), shape, t["rows_in"], t["train"], t["rejected"])
             )

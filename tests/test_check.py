@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from pipeline.check import check_files
+from pipeline.checks import check_files
 from pipeline.cli import main
 from tests.conftest import corpus_file
 

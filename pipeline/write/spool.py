@@ -79,8 +79,10 @@ class Spool:
         """Spool one batch: kept rows (encoded by the `write` pseudo-stage) and rejected rows."""
         s = self.spooled
         if not self._files:
+            # no `_out` column when the `write` step had no kept record to encode
+            outs = batch[OUT_COLUMN] if OUT_COLUMN in batch else [None] * len(batch)
             for reason, line, out, ordinal in zip(
-                batch["_reason"], batch["_line"], batch[OUT_COLUMN], batch["_ord"], strict=True
+                batch["_reason"], batch["_line"], outs, batch["_ord"], strict=True
             ):
                 if reason is None or reason != reason:
                     s.kept_lines.append(int(line))
