@@ -64,12 +64,22 @@ def stages() -> Mapping[str, StageEntry]:
 
 
 def register(
-    name: str, config_cls: type, summary: str
+    name: str,
+    config_cls: type,
+    summary: str,
+    *,
+    keys: Callable[[pd.DataFrame, Any], dict[str, Any]] | None = None,
+    decide: Callable[..., dict[str, Any]] | None = None,
 ) -> Callable[[StageFn], StageFn]:
-    """Decorator: register `fn` as batch stage `name` with its config class."""
+    """Decorator: register `fn` as batch stage `name` with its config class.
+
+    A batch stage that also needs the whole dataset (legacy_format's class counts) gives
+    `keys` and `decide` too: its decision runs with the dataset stages, in config order, and
+    may only warn (`Decisions.warn`), never reject.
+    """
 
     def deco(fn: StageFn) -> StageFn:
-        _REGISTRY[name] = StageEntry(name, config_cls, fn, summary, "batch")
+        _REGISTRY[name] = StageEntry(name, config_cls, fn, summary, "batch", keys, decide)
         return fn
 
     return deco

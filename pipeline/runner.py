@@ -192,8 +192,14 @@ def _decide(
         key = spec.name if spec.name not in info else f"{spec.name}[{i}]"
         info[key] = decide(table, decisions, spec.config)
         newly = np.flatnonzero(alive & ~decisions.alive()).tolist()
-        rejected = ((decisions.reasons[r][1], source[r], int(line[r])) for r in newly)
-        tally.stage(spec.name, int(alive.sum()), rejected)
+        if entries[spec.name].fn is None:  # a batch stage's decision only warns: counted above
+            rejected = ((decisions.reasons[r][1], source[r], int(line[r])) for r in newly)
+            tally.stage(spec.name, int(alive.sum()), rejected)
+        elif newly:
+            raise AssertionError(f"batch stage {spec.name} rejected in its decision")  # a bug
+    for row in sorted(decisions.warnings):
+        for code, message in decisions.warnings[row]:
+            tally.warned(code, message, source[row], int(line[row]))
     return decisions, info
 
 

@@ -6,14 +6,22 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.records import CHANGES_ATTR, make_batch
-from pipeline.stages.legacy_format import LegacyFormatConfig, legacy_format, shown
-from tests.conftest import corpus_file, read_jsonl, run_config
+from pipeline.dataset import Decisions, KeyTable
+from pipeline.records import make_batch
+from pipeline.stages.legacy_format import (
+    LegacyFormatConfig,
+    decide,
+    keys,
+    legacy_format,
+    shown,
+)
+from tests.conftest import corpus_file, read_jsonl, run_config, run_two_ways, write_jsonl
 
 SEP = "\n\n###\n\n"
 
@@ -27,26 +35,20 @@ def batch(pairs: list[tuple[Any, Any]]) -> pd.DataFrame:
     return make_batch(rows)
 
 
-def apply(pairs: list[tuple[Any, Any]], **kw: Any) -> pd.DataFrame:
+def apply(pairs: list[tuple[Any, Any]], **kw: Any) -> tuple[pd.DataFrame, Counter[str]]:
     return legacy_format(batch(pairs), LegacyFormatConfig(**kw))
 
 
-def changes(out: pd.DataFrame) -> dict[str, int]:
-    return dict(out.attrs.get(CHANGES_ATTR, {}))
-
-
 def test_defaults_add_separator_space_and_stop() -> None:
-    out = apply([("What is 2+2?", "4")])
+    out, c = apply([("What is 2+2?", "4")])
     assert out["prompt"].tolist() == ["What is 2+2?\n\n###\n\n"]
     assert out["completion"].tolist() == [" 4 END"]
-    c = changes(out)
     assert c["separator_added"] == 1 and c["stop_added"] == 1 and c["leading_space_added"] == 1
     assert c["prompt_completion_records"] == 1
 
 
 def test_measures_before_applying() -> None:
-    out = apply([("a" + SEP, " x END"), ("b ->", "y\n"), ("c", " z.")], separator=SEP)
-    c = changes(out)
+    _, c = apply([("a" + SEP, " x END"), ("b ->", "y\n"), ("c", " z.")], separator=SEP)
     assert c["prompt_ends_with[\\n\\n###\\n\\n]"] == 1
     assert c["prompt_ends_with[ ->]"] == 1
     assert c["completion_starts_with_space"] == 2
@@ -57,22 +59,20 @@ def test_measures_before_applying() -> None:
 
 def test_idempotent_and_never_doubles() -> None:
     pairs = [("Q1", "A1"), ("Q2" + SEP, " A2 END"), ("", "open text"), ("Q4", " ")]
-    once = apply(pairs)
-    before = once.copy()
-    before.attrs = {}  # the runner gives each stage a batch without earlier counters
-    twice = legacy_format(before, LegacyFormatConfig())
+    once, _ = apply(pairs)
+    twice, twice_changes = legacy_format(once, LegacyFormatConfig())
     assert twice["prompt"].tolist() == once["prompt"].tolist()
     assert twice["completion"].tolist() == once["completion"].tolist()
     assert once["prompt"].tolist() == ["Q1" + SEP, "Q2" + SEP, "", "Q4" + SEP]
     # an empty prompt (open-ended generation) gets no separator; a blank completion nothing
     assert once["completion"].tolist() == [" A1 END", " A2 END", " open text END", " "]
-    assert not {"separator_added", "stop_added", "leading_space_added"} & set(changes(twice))
+    assert not {"separator_added", "stop_added", "leading_space_added"} & set(twice_changes)
 
 
 def test_null_options_add_nothing() -> None:
-    out = apply([("Q", "A")], separator=None, stop=None, leading_space=False)
+    out, c = apply([("Q", "A")], separator=None, stop=None, leading_space=False)
     assert (out["prompt"].iloc[0], out["completion"].iloc[0]) == ("Q", "A")
-    assert "separator_added" not in changes(out)
+    assert "separator_added" not in c
 
 
 @pytest.mark.parametrize(
@@ -91,18 +91,18 @@ def test_null_options_add_nothing() -> None:
     ],
 )
 def test_rejects(pair: tuple[str, str], kw: dict[str, Any], code: str | None) -> None:
-    out = apply([pair], **kw)
+    out, c = apply([pair], **kw)
     assert out["_reason"].iloc[0] == code, out["_message"].iloc[0]
     if code:
         assert out["prompt"].iloc[0] == pair[0]  # a rejected record is not changed
         assert out["completion"].iloc[0] == pair[1]
-        assert "separator_added" not in changes(out) and "stop_added" not in changes(out)
+        assert "separator_added" not in c and "stop_added" not in c
 
 
 def test_mismatch_message_says_what_to_configure() -> None:
-    out = apply([("Q\n\n###\n", " A\n\nEND")])
+    out, _ = apply([("Q\n\n###\n", " A\n\nEND")])
     assert 'separator: "\\n\\n###\\n"' in out["_message"].iloc[0]
-    out = apply([("Q\n\n###\n", " A\n\nEND")], separator="\n\n###\n")
+    out, _ = apply([("Q\n\n###\n", " A\n\nEND")], separator="\n\n###\n")
     assert 'stop: "\\n\\nEND"' in out["_message"].iloc[0]
 
 
@@ -113,7 +113,7 @@ def test_other_kinds_and_non_text_pass_untouched() -> None:
     ]
     for i, r in enumerate(rows):
         r.update(_source="s", _line=i + 1, _ord=i)
-    out = legacy_format(make_batch(rows), LegacyFormatConfig())
+    out, _ = legacy_format(make_batch(rows), LegacyFormatConfig())
     assert out["completion"].iloc[1] == 7 and out["prompt"].iloc[1] == "Q"
     assert out["_reason"].isna().all()
 
@@ -130,7 +130,7 @@ def test_never_cuts_and_is_idempotent(
     prompt: str, completion: str, sep: str | None, stop: str | None, space: bool
 ) -> None:
     cfg = LegacyFormatConfig(separator=sep, stop=stop, leading_space=space)
-    once = legacy_format(batch([(prompt, completion)]), cfg)
+    once, _ = legacy_format(batch([(prompt, completion)]), cfg)
     p, c = once["prompt"].iloc[0], once["completion"].iloc[0]
     assert p in (prompt, prompt + (sep or ""))
     assert c in {completion, " " + completion, completion + (stop or ""),
@@ -140,38 +140,79 @@ def test_never_cuts_and_is_idempotent(
             assert p.find(sep) == len(p) - len(sep)  # at the end, and nowhere else
         if stop and completion.strip():
             assert c.find(stop) == len(c) - len(stop)
-        twice = legacy_format(once, cfg)
+        twice, _ = legacy_format(once, cfg)
         assert (twice["prompt"].iloc[0], twice["completion"].iloc[0]) == (p, c)
         assert twice["_reason"].iloc[0] is None
 
 
+def classify(
+    pairs: list[tuple[Any, Any]], batch_size: int | None = None, **kw: Any
+) -> tuple[Decisions, dict[str, Any]]:
+    """The stage over batches of `batch_size` records, then its decision over the key table."""
+    cfg = LegacyFormatConfig(**kw)
+    size = batch_size or len(pairs)
+    labels: list[Any] = []
+    for start in range(0, len(pairs), size):
+        out, _ = legacy_format(batch(pairs[start : start + size]), cfg)
+        labels += keys(out[out["_reason"].isna()], cfg)["label"]
+    table = KeyTable(["s.jsonl"] * len(labels), np.arange(1, len(labels) + 1), {
+        "label": np.asarray(labels, dtype=object)})
+    decisions = Decisions.all_train(len(labels))
+    return decisions, decide(table, decisions, cfg)
+
+
+def warned(d: Decisions, code: str) -> dict[int, str]:
+    return {row: dict(ws)[code] for row, ws in d.warnings.items() if code in dict(ws)}
+
+
 def test_classification_labels_and_class_sizes() -> None:
     pairs = [(f"review {i}", "positive" if i % 4 else "negative") for i in range(40)]
-    out = apply(pairs, separator=" ->", stop=None, min_class_examples=15)
-    c = changes(out)
-    assert c["class[ positive]"] == 30 and c["class[ negative]"] == 10
-    warned = [dict(w or ()) for w in out["_warnings"]]
+    d, info = classify(pairs, separator=" ->", stop=None, min_class_examples=15)
+    assert info == {"records": 40, "classification": True,
+                    "classes": {" positive": 30, " negative": 10}}
     # " positive" / " negative" are one token each in cl100k_base
-    assert not any("label_not_single_token" in w for w in warned)
-    small = [w for w in warned if "class_too_small" in w]
-    assert len(small) == 10
-    assert "class ' negative' has 10 records in this batch" in small[0]["class_too_small"]
+    assert not warned(d, "label_not_single_token")
+    small = warned(d, "class_too_small")
+    assert sorted(small) == list(range(0, 40, 4))
+    assert small[0] == "class ' negative' has 10 records (of 40); aim for at least 15 per class"
+
+
+def test_class_counts_do_not_depend_on_the_batch_size() -> None:
+    pairs = [(f"review {i}", "positive" if i % 4 else "negative") for i in range(40)]
+    whole = classify(pairs, separator=" ->", stop=None, min_class_examples=15)
+    for size in (1, 3, 7, 16):
+        d, info = classify(pairs, size, separator=" ->", stop=None, min_class_examples=15)
+        assert info == whole[1]
+        assert d.warnings == whole[0].warnings
 
 
 def test_digit_labels_with_a_space_are_two_tokens_in_cl100k() -> None:
     pairs = [(f"q{i}", str(i % 2)) for i in range(30)]
-    out = apply(pairs, separator=" ->", stop=None, min_class_examples=1)
-    warned = [dict(w or ()) for w in out["_warnings"]]
-    assert all("label_not_single_token" in w for w in warned)
-    assert "'1' is one token (set leading_space: false)" in warned[1]["label_not_single_token"]
-    out = apply(pairs, separator=" ->", stop=None, leading_space=False, min_class_examples=1)
-    assert out["_warnings"].isna().all()
+    d, _ = classify(pairs, separator=" ->", stop=None, min_class_examples=1)
+    labels = warned(d, "label_not_single_token")
+    assert sorted(labels) == list(range(30))
+    assert "'1' is one token (set leading_space: false)" in labels[1]
+    d, _ = classify(pairs, separator=" ->", stop=None, leading_space=False, min_class_examples=1)
+    assert d.warnings == {}
 
 
 def test_not_classification_when_completions_vary() -> None:
-    out = apply([(f"q{i}", f"answer {i}") for i in range(30)], min_class_examples=100)
-    assert out["_warnings"].isna().all()
-    assert not any(k.startswith("class[") for k in changes(out))
+    d, info = classify([(f"q{i}", f"answer {i}") for i in range(30)], min_class_examples=100)
+    assert d.warnings == {}
+    assert info == {"records": 30, "classification": False}
+
+
+def test_class_warnings_end_to_end_are_the_same_for_any_batching(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "d.jsonl", [
+        {"prompt": f"review {i}", "completion": "positive" if i % 4 else "negative"}
+        for i in range(40)])
+    report = run_two_ways(tmp_path, {
+        "input": {"paths": [str(src)]},
+        "stages": [{"name": "legacy_format", "separator": " ->", "stop": None,
+                    "min_class_examples": 15}],
+    }, batch_sizes=(40, 3), chunks=(1 << 20, 200))
+    assert report["warnings"]["class_too_small"]["count"] == 10
+    assert report["dataset"]["legacy_format"]["classes"] == {" positive": 30, " negative": 10}
 
 
 # --- the real thing ----------------------------------------------------------------------------
@@ -198,8 +239,8 @@ def test_xlsx_gives_exactly_the_legacy_tools_output(tmp_path: Path) -> None:
     (stage,) = [s for s in report["stages"] if s["name"] == "legacy_format"]
     assert stage["changes"]["separator_added"] == 223
     assert stage["changes"]["leading_space_added"] == 223
-    assert {k: v for k, v in stage["changes"].items() if k.startswith("class[")} == {
-        "class[ 1]": 63, "class[ 2]": 63, "class[ 3]": 34, "class[ 4]": 63}
+    assert report["dataset"]["legacy_format"]["classes"] == {
+        " 1": 63, " 2": 63, " 4": 63, " 3": 34}
     # every class is under 100 records, and " 1" is two tokens in davinci-002's cl100k_base
     assert report["warnings"]["class_too_small"]["count"] == 223
     assert report["warnings"]["label_not_single_token"]["count"] == 223

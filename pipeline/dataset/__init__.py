@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.reasons import check
+from pipeline.reasons import check, check_warning
 
 TRAIN, VALIDATION, REJECTED = 0, 1, 2
 
@@ -60,6 +60,8 @@ class Decisions:
     write_validation: bool = False  # set by a split stage: write validation.jsonl
     # set by dataset_limits: shard an output file larger than this into name-00001.jsonl ...
     shard_bytes: int | None = None
+    # row -> ((code, message), ...): warnings a decision attached to kept records
+    warnings: dict[int, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     # (k, 2) int64 key-table rows found to be duplicates of each other (set by dedupe)
     linked: np.ndarray = field(default_factory=lambda: np.empty((0, 2), dtype=np.int64))
 
@@ -84,6 +86,12 @@ class Decisions:
             self.dest[row] = REJECTED
             msg = messages if isinstance(messages, str) else messages[i]
             self.reasons[row] = (stage, reason, msg)
+
+    def warn(self, rows: list[int], code: str, messages: list[str]) -> None:
+        """Attach warning `code` to key-table rows (each with its message); they stay kept."""
+        check_warning(code)
+        for row, message in zip(rows, messages, strict=True):
+            self.warnings[row] = (*self.warnings.get(row, ()), (code, message))
 
     def split(self, rows: np.ndarray) -> None:
         """Assign key-table rows (indices) to validation; rejected rows stay rejected."""

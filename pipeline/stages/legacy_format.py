@@ -20,10 +20,10 @@ preference records pass untouched.
 3. Classification data (few distinct completions: fewer than a third of the records, and at most
    500 classes, the legacy tool's rule, or `classification: true`) gets warnings: a label that
    is not a single token in the target's tokenizer, and a class with fewer than
-   `min_class_examples` records. A stage sees one batch at a time, so **class counts are per
-   batch** (`runner.batch_size`, 10,000 records by default: the whole file for most
-   classification sets); the exact totals over the whole dataset are in the report as
-   `class[LABEL]` counters, which the runner sums over batches.
+   `min_class_examples` records. Classes are counted over the whole dataset, not per batch: the
+   stage's `keys` give each kept record's label (its completion without the stop sequence), and
+   its dataset decision (`decide`, after every batch has run) counts them, warns, and reports
+   `classification` and the `classes` with their counts under `dataset.legacy_format`.
 
 Reason codes:
 - `separator_in_prompt`: the separator occurs in the prompt other than at its end (the model
@@ -44,10 +44,12 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from pipeline.configdoc import doc
-from pipeline.records import count_change, drop_where, warn
+from pipeline.dataset import Decisions, KeyTable
+from pipeline.records import count_change, drop_where
 from pipeline.registry import Changes, register
 from pipeline.targets import get_target
 from pipeline.tokens import KNOWN_ENCODINGS, count_text, get_encoding
@@ -106,12 +108,12 @@ class LegacyFormatConfig:
         "Start every completion with a space (unless it starts with whitespace already).", True
     )
     classification: bool | None = doc(
-        "Treat the data as classification (label warnings); null decides per batch: fewer "
-        "distinct completions than a third of the records, at most 500.",
+        "Treat the data as classification (label warnings); null decides over the whole "
+        "dataset: fewer distinct completions than a third of the records, at most 500.",
         None,
     )
     min_class_examples: int = doc(
-        "Warn (`class_too_small`) when a class has fewer records than this in a batch.", 100
+        "Warn (`class_too_small`) when a class has fewer records than this in the dataset.", 100
     )
     encoding: Literal["cl100k_base", "o200k_base"] | None = doc(
         "Tokenizer for the single-token label check; null uses the target's when ftprep bundles "
@@ -157,11 +159,6 @@ def _stop_used(text: str) -> str | None:
     return None
 
 
-@register(
-    "legacy_format",
-    LegacyFormatConfig,
-    "Measure and apply a prompt separator, completion stop sequence and leading space.",
-)
 def legacy_format(batch: pd.DataFrame, cfg: LegacyFormatConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
     changes: Changes = Counter()
@@ -241,7 +238,6 @@ def legacy_format(batch: pd.DataFrame, cfg: LegacyFormatConfig) -> tuple[pd.Data
     for code, messages in reasons.items():
         msg = pd.Series(messages, dtype=object).reindex(out.index)
         drop_where(out, msg.notna(), code, msg)
-    _classes(out, changes, sel & out["_reason"].isna(), cfg)
     return out, changes
 
 
@@ -260,44 +256,66 @@ def _measure(
                      int(completions.str.endswith(s).sum()))
 
 
-def _classes(
-    out: pd.DataFrame, changes: Changes, sel: pd.Series, cfg: LegacyFormatConfig
-) -> None:
-    if cfg.classification is False or not sel.any():
-        return
-    completions = out.loc[sel, "completion"].astype(str)
+def keys(batch: pd.DataFrame, cfg: LegacyFormatConfig) -> dict[str, list[Any]]:
+    """Each kept record's class label: its completion without the stop (None if not text)."""
     stop = cfg.stop
-    labels = completions.map(
-        lambda c: c[: -len(stop)] if stop and c.endswith(stop) else c
+    kinds = batch["kind"].tolist()
+    completions = batch["completion"].tolist() if "completion" in batch else [None] * len(kinds)
+    labels: list[Any] = []
+    for kind, c in zip(kinds, completions, strict=True):
+        if kind != "prompt_completion" or not isinstance(c, str):
+            labels.append(None)
+        else:
+            labels.append(c[: -len(stop)] if stop and c.endswith(stop) else c)
+    return {"label": labels}
+
+
+def decide(table: KeyTable, decisions: Decisions, cfg: LegacyFormatConfig) -> dict[str, Any]:
+    """Count the classes over the whole dataset and warn on their labels and sizes."""
+    labels = table.columns.get("label", np.full(len(table), None, dtype=object))
+    rows = [r for r in np.flatnonzero(decisions.alive()).tolist() if labels[r] is not None]
+    counts = Counter(str(labels[r]) for r in rows)
+    classification = bool(rows) and cfg.classification is not False and (
+        cfg.classification is True
+        or (len(counts) * 3 < len(rows) and len(counts) <= MAX_CLASSES)
     )
-    counts = labels.value_counts()
-    if cfg.classification is None and not (
-        len(counts) * 3 < len(labels) and len(counts) <= MAX_CLASSES
-    ):
-        return
-    for label, n in counts.items():
-        count_change(changes, f"class[{shown(str(label))}]", int(n))
+    info: dict[str, Any] = {"records": len(rows), "classification": classification}
+    if not classification:
+        return info
+    info["classes"] = {shown(label): n for label, n in counts.most_common()}
     enc_name = encoding_name(cfg)
     enc = get_encoding(enc_name)
-    tokens = {str(label): count_text(enc, str(label)) for label in counts.index}
-    multi = labels.map(lambda lb: tokens[lb] != 1)
-    if multi.any():
-        def advice(lb: str) -> str:
-            text = f"label '{shown(lb)}' is {tokens[lb]} tokens in {enc_name}: single-token labels "
-            text += "let you classify with max_tokens=1 and read logprobs; "
-            bare = lb.strip()
-            if bare != lb and count_text(enc, bare) == 1:
-                return text + f"'{shown(bare)}' is one token (set leading_space: false)"
-            return text + "map the classes to single-token labels"
+    tokens = {label: count_text(enc, label) for label in counts}
 
-        msg = labels.map(advice)
-        warn(out, multi.reindex(out.index, fill_value=False), "label_not_single_token",
-             msg.reindex(out.index))
-    small = labels.map(lambda lb: counts[lb] < cfg.min_class_examples)
-    if small.any():
-        msg = labels.map(
-            lambda lb: f"class '{shown(lb)}' has {counts[lb]} records in this batch (of "
-            f"{len(labels)}); aim for at least {cfg.min_class_examples} per class"
+    def advice(lb: str) -> str:
+        text = f"label '{shown(lb)}' is {tokens[lb]} tokens in {enc_name}: single-token labels "
+        text += "let you classify with max_tokens=1 and read logprobs; "
+        bare = lb.strip()
+        if bare != lb and count_text(enc, bare) == 1:
+            return text + f"'{shown(bare)}' is one token (set leading_space: false)"
+        return text + "map the classes to single-token labels"
+
+    multi = [r for r in rows if tokens[str(labels[r])] != 1]
+    if multi:
+        decisions.warn(multi, "label_not_single_token", [advice(str(labels[r])) for r in multi])
+    small = [r for r in rows if counts[str(labels[r])] < cfg.min_class_examples]
+    if small:
+        decisions.warn(
+            small,
+            "class_too_small",
+            [
+                f"class '{shown(str(labels[r]))}' has {counts[str(labels[r])]} records (of "
+                f"{len(rows)}); aim for at least {cfg.min_class_examples} per class"
+                for r in small
+            ],
         )
-        warn(out, small.reindex(out.index, fill_value=False), "class_too_small",
-             msg.reindex(out.index))
+    return info
+
+
+register(
+    "legacy_format",
+    LegacyFormatConfig,
+    "Measure and apply a prompt separator, completion stop sequence and leading space.",
+    keys=keys,
+    decide=decide,
+)(legacy_format)

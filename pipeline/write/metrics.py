@@ -48,13 +48,18 @@ def write_metrics(
         split = np.full(len(m), "rejected", dtype=object)
         reason = m["_reason"].to_numpy(dtype=object).copy()
         stage = m["_stage"].to_numpy(dtype=object).copy()
+        warnings = m["_warning_codes"].to_numpy(dtype=object).copy()
         pos = {o: i for i, o in enumerate(m["_ord"].tolist())}
         for ordinal in kept_ords:
             i = pos[ordinal]
             split[i] = SPLIT_NAMES[decisions.dest[g]]
             if decisions.dest[g] == REJECTED:
                 stage[i], reason[i], _msg = decisions.reasons[g]
+            if g in decisions.warnings:  # warnings a dataset decision attached
+                codes = [c for c, _m in decisions.warnings[g]]
+                warnings[i] = ",".join([*(warnings[i].split(",") if warnings[i] else ()), *codes])
             g += 1
+        m["_warning_codes"] = warnings
         m.insert(0, "id", [f"{source}:{ln}" for ln in m["_line"]])
         m.insert(1, "source", source)
         m["split"], m["reason"], m["stage"] = split, reason, stage
