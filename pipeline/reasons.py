@@ -274,7 +274,7 @@ WARNINGS: dict[str, tuple[str, str]] = {
     ),
     "class_too_small": (
         "legacy_format",
-        "Classification data with a class of fewer than `min_class_examples` (100) records in the batch (counts are per batch; the report's `class[LABEL]` counters hold the totals).",
+        "Classification data with a class of fewer than `min_class_examples` (100) records in the whole dataset (the report's `dataset.legacy_format.classes` has the counts).",
     ),
     # --- count_tokens and token_limit (add their codes below this line) ---
     "over_token_limit": (

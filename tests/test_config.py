@@ -15,7 +15,9 @@ from pipeline.config import (
     with_overrides,
 )
 from pipeline.errors import PipelineError
-from pipeline.stages import REGISTRY
+from pipeline.registry import stages as registered_stages
+
+REGISTRY = registered_stages()
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,16 +15,16 @@ from hypothesis import strategies as st
 
 from pipeline.errors import PipelineError
 from pipeline.records import make_batch
-from pipeline.stages.count_tokens import (
+from pipeline.stages.count_tokens import CountTokensConfig, count_tokens
+from pipeline.tokens import (
     _ROLE_SLOT,
     COLUMNS,
-    CountTokensConfig,
     _chars,
     chat_row,
-    count_tokens,
+    count_chat,
+    get_encoding,
     resolve_encoding,
 )
-from pipeline.tokens import count_chat, get_encoding
 from tests.conftest import CORPUS, corpus_file, read_jsonl, run_config
 
 NAMES = ("cl100k_base", "o200k_base")
@@ -53,7 +53,7 @@ def test_chat_metrics_by_hand(name: str) -> None:
         {"role": "user", "content": [{"type": "text", "text": "And Italy?"}]},
         {"role": "assistant", "content": "Rome."},
     ]
-    out = count_tokens(
+    out, _ = count_tokens(
         batch_of({"kind": "chat", "messages": messages}), CountTokensConfig(encoding=name)
     )
     texts = ["Be brief.", "Capital of France?", "Paris.", "And Italy?", "Rome."]
@@ -74,7 +74,7 @@ def test_chat_metrics_by_hand(name: str) -> None:
 
 def test_prompt_completion_and_preference() -> None:
     enc = get_encoding("o200k_base")
-    out = count_tokens(
+    out, _ = count_tokens(
         batch_of(
             {"kind": "prompt_completion", "prompt": "2+2 ->", "completion": " 4 END"},
             {
@@ -110,7 +110,7 @@ def test_prompt_completion_and_preference() -> None:
 
 def test_roles_tools_and_odd_shapes_never_raise() -> None:
     enc = get_encoding("o200k_base")
-    out = count_tokens(
+    out, _ = count_tokens(
         batch_of(
             {
                 "kind": "chat",
@@ -182,9 +182,10 @@ def test_input_not_mutated_and_index_kept() -> None:
     batch = batch_of({"kind": "prompt_completion", "prompt": "a", "completion": "b"})
     batch.index = pd.Index([7])
     before = batch.copy()
-    out = count_tokens(batch, CountTokensConfig())
+    out, changes = count_tokens(batch, CountTokensConfig())
     pd.testing.assert_frame_equal(batch, before)
     assert out.index.equals(batch.index)
+    assert changes == {}  # the stage only measures
 
 
 def test_encoding_comes_from_the_target() -> None:

@@ -14,7 +14,8 @@ from pipeline.dataset import VALIDATION, Decisions, KeyTable
 from pipeline.dataset.limits import DatasetLimitsConfig, decide, default_epochs, keys
 from pipeline.errors import PipelineError
 from pipeline.records import make_batch
-from pipeline.stages.count_tokens import TOTAL, CountTokensConfig, count_tokens
+from pipeline.stages.count_tokens import CountTokensConfig, count_tokens
+from pipeline.tokens import TOTAL
 from tests.conftest import corpus_file, run_config
 
 MINI = "openai:gpt-4o-mini-2024-07-18"  # $3.00 per 1M training tokens, 65,536 per example
@@ -109,7 +110,7 @@ def test_keys_use_count_tokens_or_count_themselves() -> None:
         {"kind": "prompt_completion", "prompt": "x", "completion": " y z", "_line": 2, "_ord": 1},
     ]
     batch = make_batch(rows)
-    counted = count_tokens(batch, CountTokensConfig())
+    counted, _ = count_tokens(batch, CountTokensConfig())
     expected = counted[TOTAL].tolist()
     assert keys(counted, DatasetLimitsConfig())["tokens"].tolist() == expected
     assert keys(batch, DatasetLimitsConfig())["tokens"].tolist() == expected

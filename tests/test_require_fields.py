@@ -13,7 +13,7 @@ def batch(rows: list[dict[str, object]]):  # type: ignore[no-untyped-def]
 
 
 def test_reasons_per_kind() -> None:
-    out = require_fields(
+    out, _ = require_fields(
         batch(
             [
                 {"kind": "prompt_completion", "prompt": "p", "completion": "c"},
@@ -38,7 +38,7 @@ def test_reasons_per_kind() -> None:
 
 
 def test_configured_fields() -> None:
-    out = require_fields(
+    out, _ = require_fields(
         batch([{"kind": "prompt_completion", "prompt": "p", "completion": ""}]),
         RequireFieldsConfig(fields=("prompt",)),
     )

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.write.shapes import SHAPES, ConversionError, from_shape, to_shape
+from pipeline.shapes import SHAPES, ConversionError, from_shape, to_shape
 from tests.conftest import corpus_file, read_jsonl, run_config
 
 CHAT: dict[str, Any] = {

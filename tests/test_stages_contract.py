@@ -1,14 +1,20 @@
-"""The contract every registered batch stage keeps: same index, input untouched, no row lost."""
+"""The contract every registered batch stage keeps: same index, input untouched, no row lost.
+
+A stage returns `(batch, changes)`: `changes` is a Counter of named, positive change counts.
+"""
 
 from __future__ import annotations
 
 import copy
+from collections import Counter
 
 import pandas as pd
 import pytest
 
 from pipeline.records import make_batch
-from pipeline.stages import REGISTRY
+from pipeline.registry import stages as registered_stages
+
+REGISTRY = registered_stages()
 
 
 def sample_batch() -> pd.DataFrame:
@@ -47,7 +53,14 @@ def test_stage_keeps_index_counts_and_does_not_mutate(name: str) -> None:
     batch = sample_batch()
     before = copy.deepcopy(batch)
     assert spec.fn is not None
-    out = spec.fn(batch, spec.config_cls())
+    result = spec.fn(batch, spec.config_cls())
+    assert isinstance(result, tuple) and len(result) == 2, "a stage returns (batch, changes)"
+    out, changes = result
+    assert isinstance(out, pd.DataFrame)
+    assert isinstance(changes, Counter)
+    for key, value in changes.items():
+        assert isinstance(key, str) and key, key
+        assert type(value) is int and value > 0, (key, value)
     assert out.index.equals(batch.index)
     assert len(out) == len(batch)
     pd.testing.assert_frame_equal(batch, before)  # input not mutated

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.records import make_batch
-from pipeline.stages.count_tokens import COLUMNS, CountTokensConfig, count_tokens
+from pipeline.stages.count_tokens import CountTokensConfig, count_tokens
 from pipeline.stages.token_limit import CUT, TokenLimitConfig, token_limit
-from pipeline.tokens import count_chat, get_encoding
+from pipeline.tokens import COLUMNS, count_chat, get_encoding
 from tests.conftest import corpus_file, read_jsonl, run_config
 from tests.test_count_tokens import plain_count
 
@@ -39,9 +40,11 @@ def total(messages: list[dict[str, Any]]) -> int:
     return count_chat(get_encoding(ENC), messages).total
 
 
-def run(batch: pd.DataFrame, counted: bool = True, **kw: Any) -> pd.DataFrame:
+def run(
+    batch: pd.DataFrame, counted: bool = True, **kw: Any
+) -> tuple[pd.DataFrame, Counter[str]]:
     if counted:
-        batch = count_tokens(batch, CountTokensConfig(encoding=ENC))
+        batch, _ = count_tokens(batch, CountTokensConfig(encoding=ENC))
     return token_limit(batch, TokenLimitConfig(encoding=ENC, **kw))
 
 
@@ -52,17 +55,18 @@ def warnings_of(out: pd.DataFrame, row: int) -> list[str]:
 def test_under_the_limit_nothing_happens() -> None:
     batch = batch_of(chat("Be brief.", "Hi", "Hello"))
     for mode in ("reject", "truncate", "keep"):
-        out = run(batch, max_tokens=1000, over_limit=mode)
+        out, changes = run(batch, max_tokens=1000, over_limit=mode)
         assert out["_reason"].isna().all() and out["_warnings"].isna().all()
+        assert changes == {}
         assert out["messages"].iloc[0] == batch["messages"].iloc[0]
 
 
 def test_reject_and_keep() -> None:
     batch = batch_of(chat("Hi", LONG), chat("Hi", "short"))
-    out = run(batch, max_tokens=50, over_limit="reject")
+    out, _ = run(batch, max_tokens=50, over_limit="reject")
     assert out["_reason"].tolist() == ["too_many_tokens", None]
     assert "over the limit of 50" in out["_message"].iloc[0]
-    out = run(batch, max_tokens=50, over_limit="keep")
+    out, _ = run(batch, max_tokens=50, over_limit="keep")
     assert out["_reason"].isna().all()
     assert warnings_of(out, 0) == ["over_token_limit"] and out["_warnings"].iloc[1] is None
 
@@ -71,8 +75,9 @@ def test_reject_and_keep() -> None:
 def test_truncate_cuts_the_last_message_to_fit(text: str) -> None:
     batch = batch_of(chat("Be brief.", "Tell me", text))
     before = batch.copy()
-    out = run(batch, max_tokens=60, over_limit="truncate")
+    out, changes = run(batch, max_tokens=60, over_limit="truncate")
     pd.testing.assert_frame_equal(batch, before)  # input untouched
+    assert changes == {"truncated": 1}
     messages = out["messages"].iloc[0]
     cut = messages[-1]["content"]
     assert out["_reason"].isna().all()
@@ -94,7 +99,7 @@ def test_truncate_prompt_completion_never_cuts_the_prompt() -> None:
         {"kind": "prompt_completion", "prompt": "Q ->", "completion": LONG},
         {"kind": "prompt_completion", "prompt": LONG, "completion": " yes"},
     )
-    out = run(batch, max_tokens=40, over_limit="truncate")
+    out, _ = run(batch, max_tokens=40, over_limit="truncate")
     assert out["prompt"].tolist() == ["Q ->", LONG]
     completion = out["completion"].iloc[0]
     assert LONG.startswith(completion)
@@ -121,7 +126,7 @@ def test_truncate_rejects_what_it_cannot_cut() -> None:
         },
         chat(LONG, "short answer"),  # the last message would have to go entirely
     )
-    out = run(batch, max_tokens=40, over_limit="truncate")
+    out, _ = run(batch, max_tokens=40, over_limit="truncate")
     assert out["_reason"].tolist() == ["too_many_tokens"] * 3
     messages = out["_message"].tolist()
     assert "preference pairs are not truncated" in messages[0]
@@ -131,30 +136,31 @@ def test_truncate_rejects_what_it_cannot_cut() -> None:
 
 def test_counts_itself_without_count_tokens() -> None:
     batch = batch_of(chat("Hi", LONG), chat("Hi", "short"))
-    alone = run(batch, counted=False, max_tokens=50, over_limit="truncate")
-    after = run(batch, counted=True, max_tokens=50, over_limit="truncate")
+    alone, _ = run(batch, counted=False, max_tokens=50, over_limit="truncate")
+    after, _ = run(batch, counted=True, max_tokens=50, over_limit="truncate")
     for col in (*COLUMNS, CUT, "messages", "_reason"):
         assert alone[col].tolist() == after[col].tolist(), col
 
 
 def test_no_limit_changes_nothing() -> None:
     batch = batch_of(chat("Hi", LONG))
-    out = token_limit(batch, TokenLimitConfig())
+    out, changes = token_limit(batch, TokenLimitConfig())
     assert out["messages"].tolist() == batch["messages"].tolist()
     assert out["_reason"].isna().all()
+    assert changes == {}
 
 
 def test_target_gives_the_limit_and_the_default_action() -> None:
     long = "word " * 5000  # about 5,000 tokens: over 4,096, under 65,536
     batch = batch_of(chat("Hi", long))
-    old = token_limit(batch, TokenLimitConfig(target="openai:gpt-3.5-turbo-0613"))
+    old, _ = token_limit(batch, TokenLimitConfig(target="openai:gpt-3.5-turbo-0613"))
     assert warnings_of(old, 0) == ["truncated"]
     assert int(old["m_tokens_total"].iloc[0]) <= 4096
-    new = token_limit(batch, TokenLimitConfig(target="openai:gpt-4o-mini-2024-07-18"))
+    new, _ = token_limit(batch, TokenLimitConfig(target="openai:gpt-4o-mini-2024-07-18"))
     assert (
         new["_warnings"].iloc[0] is None and new["messages"].tolist() == batch["messages"].tolist()
     )
-    reject = token_limit(
+    reject, _ = token_limit(
         batch, TokenLimitConfig(target="openai:gpt-3.5-turbo-0613", over_limit="reject")
     )
     assert reject["_reason"].tolist() == ["too_many_tokens"]
@@ -169,7 +175,7 @@ def test_target_gives_the_limit_and_the_default_action() -> None:
 )
 def test_property_truncated_examples_fit_and_keep_a_prefix(text: str, limit: int) -> None:
     batch = batch_of(chat("Hi", text))
-    out = run(batch, max_tokens=limit, over_limit="truncate")
+    out, _ = run(batch, max_tokens=limit, over_limit="truncate")
     if out["_reason"].iloc[0] is None:
         messages = out["messages"].iloc[0]
         assert total(messages) <= limit

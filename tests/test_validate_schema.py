@@ -44,7 +44,7 @@ def batch(records: list[dict[str, Any]], source: str = "s.jsonl") -> pd.DataFram
 def verdict(
     record: dict[str, Any], target: str | None = None, **kw: Any
 ) -> tuple[str | None, str | None, dict[str, str]]:
-    out = validate_schema(batch([record]), ValidateSchemaConfig(target=target, **kw))
+    out, _ = validate_schema(batch([record]), ValidateSchemaConfig(target=target, **kw))
     row = out.iloc[0]
     warnings = dict(row["_warnings"] or ())
     return row["_reason"], row["_message"], warnings
@@ -284,11 +284,11 @@ def test_extra_top_level_keys_reject_warn_or_ignore() -> None:
     assert reason is None and list(warnings) == ["top_level_key_ignored"]
     assert verdict(rec, MINI, extra_keys="ignore")[:1] == (None,)
     # a spreadsheet's other columns are never written: not a problem
-    out = validate_schema(batch([{"prompt": "p", "completion": " c", "label": "x"}], "d.csv"),
-                          ValidateSchemaConfig(target="openai:davinci-002"))
+    out, _ = validate_schema(batch([{"prompt": "p", "completion": " c", "label": "x"}], "d.csv"),
+                             ValidateSchemaConfig(target="openai:davinci-002"))
     assert out["_reason"].isna().all()
     # a record in another shape (Bedrock Converse) has its own keys, which the reader maps
-    bedrock = validate_schema(
+    bedrock, _ = validate_schema(
         batch([{"messages": [U, A], "kind": "chat"}]).assign(
             _record=[{"schemaVersion": "bedrock-conversation-2024", "system": [], "messages": []}]
         ),
@@ -351,7 +351,7 @@ def test_rejected_rows_keep_their_reason_and_input_is_untouched() -> None:
     b = batch([chat(U, A), chat(U)])
     b.loc[0, "_reason"] = "field_empty"
     b.loc[0, "_message"] = "earlier"
-    out = validate_schema(b, ValidateSchemaConfig())
+    out, _ = validate_schema(b, ValidateSchemaConfig())
     assert out["_reason"].tolist() == ["field_empty", "assistant_missing"]
     assert b["_reason"].tolist() == ["field_empty", None]
 
@@ -382,8 +382,8 @@ _json = st.recursive(
 @settings(max_examples=150, deadline=None)
 @given(messages=_json, tools=_json, target=st.sampled_from([None, MINI, BEDROCK, "together"]))
 def test_never_raises_and_gives_documented_codes(messages: Any, tools: Any, target: str | None) -> None:
-    out = validate_schema(batch([{"messages": messages, "tools": tools}]),
-                          ValidateSchemaConfig(target=target, extra_keys="ignore"))
+    out, _ = validate_schema(batch([{"messages": messages, "tools": tools}]),
+                             ValidateSchemaConfig(target=target, extra_keys="ignore"))
     reason = out["_reason"].iloc[0]
     assert reason is None or reason in REASONS
     assert reason is None or out["_message"].iloc[0]

@@ -1,9 +1,10 @@
 """dataset_limits: the target's example-count limits, and the training cost and epochs estimate.
 
-A dataset stage (registered as `dataset_limits` by `pipeline.stages.dataset_limits`; see
-`pipeline.dataset`). Its `keys` give the key table each kept record's `m_tokens_total` (from
-`count_tokens`; counted here with the same rules when that stage did not run). Its `decide` rejects nothing; it returns, for the report
-(`report.json` -> `dataset.dataset_limits`):
+A dataset stage (registered as `dataset_limits` by this module; see `pipeline.dataset`). Its
+`keys` give the key table each kept record's `m_tokens_total` (from `count_tokens`; counted
+here with the same rules, `pipeline.tokens.measure`, when that stage did not run). Its
+`decide` rejects nothing; it returns, for the report (`report.json` ->
+`dataset.dataset_limits`):
 
 - `examples`: training and validation counts against the target's `min_examples` /
   `max_examples` (or the options). A training set below the minimum or above the maximum
@@ -101,7 +102,7 @@ class DatasetLimitsConfig:
                 raise ConfigValueError(key, f"{value}; expected a whole number >= 0")
         if self.epochs is not None and self.epochs < 1:
             raise ConfigValueError("epochs", f"{self.epochs}; expected a whole number >= 1")
-        from pipeline.stages.count_tokens import check_options
+        from pipeline.tokens import check_options
 
         check_options(NAME, self.target, self.encoding)
         for name in self.compare:
@@ -121,7 +122,7 @@ def default_epochs(n: int) -> int:
 
 def keys(batch: pd.DataFrame, cfg: DatasetLimitsConfig) -> dict[str, Any]:
     """Per kept record: its `m_tokens_total` (counted here if `count_tokens` did not run)."""
-    from pipeline.stages.count_tokens import TOTAL, encoding_of, measure
+    from pipeline.tokens import TOTAL, encoding_of, measure
 
     if TOTAL in batch and not batch[TOTAL].isna().any():
         return {"tokens": batch[TOTAL].to_numpy(dtype=np.int64)}
@@ -261,7 +262,7 @@ def decide(table: KeyTable, decisions: Decisions, cfg: DatasetLimitsConfig) -> d
     files = _file_sizes(table, decisions, cfg, profile, reasons)
     encoding = None
     if profile is not None:
-        from pipeline.stages.count_tokens import resolve_encoding
+        from pipeline.tokens import resolve_encoding
 
         encoding = resolve_encoding(cfg.target, cfg.encoding)
     compare = []

@@ -1,6 +1,7 @@
 """Map source columns/keys to canonical fields: the configured `input.columns`, or a known shape.
 
-Recognised shapes (keys matched case-insensitively), checked in this order:
+Recognised shapes (keys matched case-insensitively, by `pipeline.shape_detect`), checked in this
+order:
 
 | shape | source keys | canonical record |
 |---|---|---|
@@ -23,13 +24,14 @@ own template does. Mapping never drops a record: one it cannot map gets the reas
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from pipeline.errors import PipelineError
+from pipeline.shape_detect import detect_shape, lower_index
 
 SHAREGPT_ROLES = {
     "human": "user",
@@ -46,20 +48,6 @@ SHAREGPT_ROLES = {
     "tool": "tool",
 }
 
-_SHAPES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    # (shape, required keys, optional keys)
-    ("bedrock", ("schemaversion", "messages"), ("system",)),
-    ("chat", ("messages",), ("tools", "functions", "parallel_tool_calls")),
-    ("preference", ("input", "preferred_output", "non_preferred_output"), ()),
-    ("trl_preference", ("prompt", "chosen", "rejected"), ()),
-    ("vertex", ("contents",), ("systeminstruction", "system_instruction", "tools")),
-    ("sharegpt", ("conversations",), ("system", "tools")),
-    ("prompt_completion", ("prompt", "completion"), ()),
-    ("alpaca", ("instruction", "output"), ("input", "history", "system")),
-    ("dolly", ("instruction", "response"), ("context",)),
-    ("question_answer", ("question", "answer"), ()),
-    ("question_answer", ("q", "a"), ()),
-)
 _PROMPT_HINTS = ("prompt", "question", "instruction", "input", "ask", "query", "user", "q")
 _NOT_TEXT_HINTS = {"id", "index", "label", "category", "class", "is", "type", "source"}
 _COMPLETION_HINTS = ("completion", "answer", "response", "output", "reply", "assistant", "a")
@@ -109,7 +97,7 @@ class Mapping:
         if shape in ("columns", "prompt_completion", "question_answer", "chat", "preference"):
             return {"kind": self.kind, **get}
         if shape in ("bedrock", "vertex", "trl_preference"):
-            from pipeline.write.shapes import from_shape
+            from pipeline.shapes import from_shape
 
             obj = {k: v for k, v in get.items() if v is not None}
             if shape == "vertex":
@@ -225,29 +213,18 @@ def _sharegpt(get: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _lower_index(keys: Iterable[str]) -> dict[str, str]:
-    index: dict[str, str] = {}
-    for k in keys:
-        index.setdefault(str(k).strip().lower(), k)
-    return index
-
-
 def detect(keys: Sequence[str]) -> Mapping | None:
-    """The first known shape whose required keys are all present (case-insensitive)."""
-    index = _lower_index(keys)
-    for shape, required, optional in _SHAPES:
-        if all(r in index for r in required):
-            cols = [(r, index[r]) for r in required]
-            cols += [(o, index[o]) for o in optional if o in index]
-            if shape == "question_answer":  # canonical names: question -> prompt, answer -> ...
-                cols = [("prompt", cols[0][1]), ("completion", cols[1][1])]
-            return Mapping(shape=shape, columns=tuple(cols))
-    return None
+    """The first known shape whose required keys are all present (case-insensitive).
+
+    The detection itself is `pipeline.shape_detect.detect_shape`; this gives its `Mapping`.
+    """
+    found = detect_shape(keys)
+    return None if found is None else Mapping(shape=found.shape, columns=found.columns)
 
 
 def from_columns(columns: dict[str, str], keys: Sequence[str], source: str) -> Mapping:
     """The configured `input.columns`, checked against the keys the file has."""
-    index = _lower_index(keys)
+    index = lower_index(keys)
     resolved = []
     for canonical, src in columns.items():
         if src in keys:

@@ -2,7 +2,7 @@
 
 Legacy prompt/completion -> chat removes the separator at the end of the prompt, the stop
 sequence at the end of the completion and the completion's leading space, and can add a system
-message. Chat -> the other shapes goes through `pipeline.write.shapes`; a record that a shape
+message. Chat -> the other shapes goes through `pipeline.shapes`; a record that a shape
 cannot hold without dropping something is rejected, never cut down silently.
 
 Reason codes:
@@ -21,7 +21,7 @@ import pandas as pd
 from pipeline.configdoc import doc
 from pipeline.records import drop_where
 from pipeline.registry import Changes, register
-from pipeline.write.shapes import ConversionError, Shape, to_shape
+from pipeline.shapes import ConversionError, Shape, to_shape
 
 # Tried longest first when `separator`/`stop` is `auto`; what legacy data most often used.
 AUTO_SEPARATORS = ("\n\n###\n\n", "\n\n###\n", "\n###\n", "\n\n###", " ->", "->", "###")

@@ -2,8 +2,8 @@
 
 The limit is `max_tokens` when set, else the target's `max_tokens_per_example`; with neither,
 the stage changes nothing. An example is over the limit when `m_tokens_total` (written by
-`count_tokens`, which should run first; if it has not, this stage counts with the same rules)
-is greater than the limit. What happens then is `over_limit`, by default the target's
+`count_tokens`, which should run first; if it has not, this stage counts with the same rules,
+`pipeline.tokens.measure`) is greater than the limit. What happens then is `over_limit`, by default the target's
 (OpenAI: `truncate`, which is what the service itself does: "removes tokens from the end of
 the training example"); `keep` when the target does not say.
 
@@ -39,7 +39,7 @@ import tiktoken
 from pipeline.configdoc import doc
 from pipeline.records import count_change, drop_where, warn
 from pipeline.registry import Changes, register
-from pipeline.stages.count_tokens import (
+from pipeline.tokens import (
     COLUMNS,
     TOTAL,
     chat_row,

@@ -75,9 +75,9 @@ import orjson
 import pandas as pd
 
 from pipeline.configdoc import doc
-from pipeline.read.mapping import detect
 from pipeline.records import FIELDS_BY_KIND, drop_where, warn
 from pipeline.registry import Changes, register
+from pipeline.shape_detect import detect_shape
 from pipeline.targets import TargetProfile, get_target
 
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -323,7 +323,7 @@ class Validator:
             or PurePath(source).suffix.lower() in _SPREADSHEETS
         ):
             return
-        shape = detect([str(k) for k in rec])
+        shape = detect_shape([str(k) for k in rec])
         if shape is None or shape.shape != kind:  # e.g. Bedrock's schemaVersion + messages
             return
         for key in rec:
@@ -874,11 +874,14 @@ def validate_schema(batch: pd.DataFrame, cfg: ValidateSchemaConfig) -> tuple[pd.
     todo = out.loc[live]
     columns = [todo[c].tolist() if c in todo else [None] * len(todo) for c in _COLUMNS]
     reasons: dict[str, dict[Any, str]] = defaultdict(dict)
+    details: dict[Any, tuple[tuple[str, str], ...]] = {}  # every problem, when there are several
     warnings: dict[str, dict[Any, str]] = defaultdict(dict)
     for idx, values in zip(todo.index, zip(*columns, strict=True), strict=True):
         ctx = validator.record(dict(zip(_COLUMNS, values, strict=True)))
         if ctx.problems:
             reasons[ctx.problems[0][0]][idx] = describe(ctx.problems)
+            if len(ctx.problems) > 1:
+                details[idx] = tuple((p[0], describe([p])) for p in ctx.problems)
             continue
         by_code: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         for w in ctx.warnings:
@@ -887,7 +890,8 @@ def validate_schema(batch: pd.DataFrame, cfg: ValidateSchemaConfig) -> tuple[pd.
             warnings[code][idx] = describe(ws)
     for code, messages in reasons.items():
         msg = pd.Series(messages, dtype=object).reindex(out.index)
-        drop_where(out, msg.notna() & live, code, msg)
+        several = pd.Series(details, dtype=object).reindex(out.index) if details else None
+        drop_where(out, msg.notna() & live, code, msg, several)
     for code, messages in warnings.items():
         msg = pd.Series(messages, dtype=object).reindex(out.index)
         warn(out, msg.notna(), code, msg)

@@ -50,7 +50,7 @@ def dumps_lenient(value: Any) -> bytes:
 def output_record(row: dict[str, Any]) -> dict[str, Any]:
     """The JSON object written for a kept record in its canonical shape."""
     if row.get("_shape"):
-        from pipeline.write.shapes import to_shape
+        from pipeline.shapes import to_shape
 
         return to_shape(row["_shape"], row)
     kind = row["kind"]
