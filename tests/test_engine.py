@@ -1,0 +1,157 @@
+"""The local engine (pipeline/engine/local.py): ordered results, per-worker set-up and scratch,
+bounded work in flight, errors propagate.
+
+The work and set-up functions are module-level: the pool pickles them by reference
+(`tests.test_engine.work`), so its forkserver workers import this module, which they can
+because tests/ is a package (checked below).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.engine import get_engine
+from pipeline.engine.local import LocalEngine
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKERS = (1, 2)
+
+_SCRATCH: Path | None = None  # the folder setup got, in this worker
+_TAG: str | None = None
+
+
+def setup(scratch: Path, tag: str) -> None:
+    """Worker set-up: remember the scratch folder and leave a mark in it."""
+    global _SCRATCH, _TAG
+    _SCRATCH, _TAG = Path(scratch), tag
+    with open(Path(scratch) / "setup.log", "a", encoding="utf-8") as f:
+        f.write(f"{os.getpid()} {tag}\n")
+
+
+def work(unit: tuple[int, float]) -> dict[str, Any]:
+    """Sleep, then say which unit this was, who ran it, with what set-up, and when it ended."""
+    index, delay = unit
+    time.sleep(delay)
+    return {
+        "index": index,
+        "pid": os.getpid(),
+        "scratch": str(_SCRATCH),
+        "tag": _TAG,
+        "module": __name__,
+        "finished": time.monotonic_ns(),  # CLOCK_MONOTONIC: one clock for every process
+    }
+
+
+def failing_work(unit: tuple[int, float]) -> int:
+    index, _ = unit
+    if index == 2:
+        raise ValueError(f"unit {index} is bad")
+    return index
+
+
+def run(workers: int, units: Any, scratch: Path, fn: Any = work) -> Iterator[Any]:
+    return LocalEngine(workers).map(fn, units, setup=setup, setup_args=("t1",), scratch=scratch)
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+def test_results_come_back_in_unit_order_even_when_later_units_finish_first(
+    workers: int, tmp_path: Path
+) -> None:
+    n = 8
+    units = [(i, 0.03 * (n - i)) for i in range(n)]  # early units sleep longest
+    results = list(run(workers, iter(units), tmp_path / "scratch"))
+    assert [r["index"] for r in results] == list(range(n))
+    if workers > 1:
+        # the test means something: the pool did finish a later unit first
+        finished = [r["finished"] for r in results]
+        assert finished != sorted(finished), finished
+        assert len({r["pid"] for r in results}) == 2
+        assert os.getpid() not in {r["pid"] for r in results}
+    else:
+        assert {r["pid"] for r in results} == {os.getpid()}  # one worker: this process
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+def test_setup_runs_once_per_worker_with_its_own_scratch_folder(
+    workers: int, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    results = list(run(workers, [(i, 0.02) for i in range(10)], scratch))
+    folders = sorted(p for p in scratch.iterdir() if p.is_dir())
+    assert len(folders) == workers, folders  # one folder per worker, inside `scratch`
+    for folder in folders:
+        lines = (folder / "setup.log").read_text(encoding="utf-8").splitlines()
+        assert len(lines) == 1, lines  # set-up ran once in that worker, with its arguments
+        _pid, tag = lines[0].split()
+        assert tag == "t1"
+    for r in results:
+        # the work function sees the set-up its own worker did, and a folder of its own
+        assert r["tag"] == "t1"
+        got = Path(r["scratch"])
+        assert got.parent == scratch and got in folders
+        log = (got / "setup.log").read_text(encoding="utf-8").split()
+        assert int(log[0]) == r["pid"]
+    by_pid = {r["pid"]: r["scratch"] for r in results}
+    assert len(set(by_pid.values())) == len(by_pid)  # no two workers share a folder
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+def test_at_most_two_units_per_worker_are_in_flight(workers: int, tmp_path: Path) -> None:
+    pulled: list[int] = []
+
+    def units(n: int) -> Iterator[tuple[int, float]]:
+        for i in range(n):
+            pulled.append(i)
+            yield (i, 0.005)
+
+    ahead = []
+    for k, r in enumerate(run(workers, units(30), tmp_path / "scratch")):
+        assert r["index"] == k
+        ahead.append(len(pulled) - k)  # units taken from the input whose result is not consumed
+        time.sleep(0.002)  # a consumer slower than nothing: the engine must not race ahead
+    assert len(pulled) == 30
+    assert max(ahead) <= 2 * workers, ahead
+    if workers > 1:
+        assert max(ahead) > 1, ahead  # it does keep several units going at once
+
+
+@pytest.mark.parametrize("workers", WORKERS)
+def test_an_exception_in_the_work_function_reaches_the_caller(
+    workers: int, tmp_path: Path
+) -> None:
+    results = run(workers, [(i, 0.0) for i in range(6)], tmp_path / "scratch", failing_work)
+    assert next(results) == 0
+    assert next(results) == 1
+    with pytest.raises(ValueError, match="unit 2 is bad"):
+        next(results)
+
+
+def test_get_engine_gives_the_local_engine() -> None:
+    engine = get_engine(2)
+    assert isinstance(engine, LocalEngine) and engine.workers == 2
+    assert get_engine(None).workers >= 1  # type: ignore[attr-defined]
+
+
+def test_this_module_is_importable_in_a_worker() -> None:
+    """The pool pickles `work` as tests.test_engine.work: a new process must import it."""
+    assert (ROOT / "tests" / "__init__.py").is_file()
+    assert __name__ == "tests.test_engine", __name__
+    assert work.__module__ == setup.__module__ == "tests.test_engine"
+    proc = subprocess.run(
+        [sys.executable, "-c", "import tests.test_engine as t; print(t.work.__qualname__)"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "work"
