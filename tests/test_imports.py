@@ -39,7 +39,7 @@ PURE = (
     "pipeline.tokens",
     "pipeline.targets",
     "pipeline.shapes",
-    "pipeline.write.shapes",  # shapes' former home, while it moves
+    "pipeline.shape_detect",
     "pipeline.dataset.identity",
     "pipeline.dataset.textnorm",
     "pipeline.dataset.minhash",
