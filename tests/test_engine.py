@@ -57,6 +57,10 @@ def failing_work(unit: tuple[int, float]) -> int:
     return index
 
 
+def broken_setup(scratch: Path, *args: Any) -> None:
+    raise RuntimeError("setup broke")
+
+
 def run(workers: int, units: Any, scratch: Path, fn: Any = work) -> Iterator[Any]:
     return LocalEngine(workers).map(fn, units, setup=setup, setup_args=("t1",), scratch=scratch)
 
@@ -124,14 +128,53 @@ def test_at_most_two_units_per_worker_are_in_flight(workers: int, tmp_path: Path
 
 
 @pytest.mark.parametrize("workers", WORKERS)
-def test_an_exception_in_the_work_function_reaches_the_caller(
-    workers: int, tmp_path: Path
-) -> None:
+def test_an_exception_in_the_work_function_reaches_the_caller(workers: int, tmp_path: Path) -> None:
     results = run(workers, [(i, 0.0) for i in range(6)], tmp_path / "scratch", failing_work)
     assert next(results) == 0
     assert next(results) == 1
     with pytest.raises(ValueError, match="unit 2 is bad"):
         next(results)
+
+
+BROKEN_SETUP_RUN = """
+import sys
+from pathlib import Path
+from pipeline.engine.local import LocalEngine
+from tests.test_engine import broken_setup, work
+list(LocalEngine(2).map(work, [(0, 0.0)], setup=broken_setup, setup_args=(), scratch=Path(sys.argv[1])))
+"""
+
+
+def test_an_exception_in_setup_reaches_the_caller(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="setup broke"):  # one worker: this process
+        list(
+            LocalEngine(1).map(
+                work, [(0, 0.0)], setup=broken_setup, setup_args=(), scratch=tmp_path / "s1"
+            )
+        )
+    # two workers: in a child process, so that a hang cannot hang the test run
+    err = tmp_path / "stderr.txt"
+    with open(err, "wb") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", BROKEN_SETUP_RUN, str(tmp_path / "s2")],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=f,
+            start_new_session=True,
+        )
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            raised = err.read_bytes().count(b"setup broke")
+            pytest.fail(
+                "LocalEngine(2).map hangs when setup raises in the workers (still running after "
+                f"10 s; the error was raised {raised} times: the pool starts a new worker for "
+                "each one that dies in its initializer, forever)"
+            )
+    assert code != 0
+    assert b"RuntimeError: setup broke" in err.read_bytes()
 
 
 def test_get_engine_gives_the_local_engine() -> None:

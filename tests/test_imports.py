@@ -53,6 +53,7 @@ class Rule:
     why: str
 
 
+# fmt: off
 RULES: tuple[Rule, ...] = (
     # importer prefixes,                    forbidden prefixes,                      why
     Rule(
@@ -107,6 +108,7 @@ RULES: tuple[Rule, ...] = (
         "(the registry loads stage modules by name through importlib, not an import)",
     ),
 )
+# fmt: on
 
 
 def _matches(module: str, prefix: str) -> bool:

@@ -8,6 +8,9 @@ The pool works from any caller: a script without an `if __name__ == "__main__":`
 Jupyter kernel. A new worker process normally re-runs the caller's main module (that is what
 the guard is for); the work and set-up functions here always live in importable modules, so
 the main module is hidden from the workers while they start (`_main_module_hidden`).
+
+An exception in a worker's set-up is raised from that worker's first unit: a pool whose
+initializer raises would start a new worker, and another, forever, without telling the caller.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ class LocalEngine:
         scratch: Path,
     ) -> Iterator[R]:
         if self.workers == 1:
-            _setup_worker(setup, scratch, setup_args)
+            setup(_own_scratch(scratch), *setup_args)
             for unit in units:
                 yield work(unit)
             return
@@ -57,17 +60,33 @@ class LocalEngine:
         with pool:
             in_flight: deque[Any] = deque()
             for unit in units:
-                in_flight.append(pool.apply_async(work, (unit,)))
+                in_flight.append(pool.apply_async(_work, (work, unit)))
                 while len(in_flight) >= IN_FLIGHT_PER_WORKER * self.workers:
                     yield in_flight.popleft().get()
             while in_flight:
                 yield in_flight.popleft().get()
 
 
-def _setup_worker(setup: Callable[..., None], scratch: Path, args: tuple[Any, ...]) -> None:
+_SETUP_ERROR: list[BaseException] = []
+
+
+def _own_scratch(scratch: Path) -> Path:
     own = Path(scratch) / f"worker-{os.getpid()}"
     own.mkdir(parents=True, exist_ok=True)
-    setup(own, *args)
+    return own
+
+
+def _setup_worker(setup: Callable[..., None], scratch: Path, args: tuple[Any, ...]) -> None:
+    try:
+        setup(_own_scratch(scratch), *args)
+    except Exception as exc:  # raised from the first unit: a dying initializer respawns forever
+        _SETUP_ERROR.append(exc)
+
+
+def _work(work: Callable[[U], R], unit: U) -> R:
+    if _SETUP_ERROR:
+        raise _SETUP_ERROR[0]
+    return work(unit)
 
 
 @contextlib.contextmanager
