@@ -262,7 +262,7 @@ class _Builder:
             raise self.fail(key_path, exc.problem) from None
 
     def stages(self, value: Any, path: str) -> tuple[StageSpec, ...]:
-        REGISTRY = registered_stages()
+        known = registered_stages()
         if not isinstance(value, list):
             raise self.fail(path, f"expected a list of stages, got {_yaml_type(value)}")
         specs: list[StageSpec] = []
@@ -273,13 +273,13 @@ class _Builder:
             if not isinstance(entry, dict) or "name" not in entry:
                 raise self.fail(entry_path, "expected a mapping with `name:` (the stage's name)")
             name = entry["name"]
-            if name not in REGISTRY:
+            if name not in known:
                 raise self.fail(
                     f"{entry_path}.name",
-                    f"unknown stage {name!r}; known stages: {', '.join(sorted(REGISTRY))}"
-                    + _did_you_mean(str(name), REGISTRY),
+                    f"unknown stage {name!r}; known stages: {', '.join(sorted(known))}"
+                    + _did_you_mean(str(name), known),
                 )
-            cfg = self.dataclass(REGISTRY[name].config_cls, entry, entry_path, skip=("name",))
+            cfg = self.dataclass(known[name].config_cls, entry, entry_path, skip=("name",))
             specs.append(StageSpec(name=name, config=cfg))
         return tuple(specs)
 
@@ -399,7 +399,7 @@ def iter_documented_fields(cls: Any, prefix: str = "") -> typing.Iterator[tuple[
 
 def config_reference() -> str:
     """docs/config.md, generated from the config classes and the stage registry."""
-    REGISTRY = registered_stages()
+    known = registered_stages()
 
     lines = [
         "# Config reference",
@@ -419,8 +419,8 @@ def config_reference() -> str:
         "Each entry of `stages:` is `name: STAGE` plus that stage's options side by side, e.g."
     )
     lines += ["", "```yaml", "stages:", "  - name: normalize_text", "    strip_trailing: true", "```"]
-    for name in sorted(REGISTRY):
-        spec = REGISTRY[name]
+    for name in sorted(known):
+        spec = known[name]
         lines += ["", f"### `{name}`", "", spec.summary, ""]
         fields = list(iter_documented_fields(spec.config_cls))
         if not fields:
