@@ -15,11 +15,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING
 
-from pipeline.records import ALL_FIELDS, BOOK_COLUMNS
 from pipeline.write.jsonl import OUT_COLUMN, dumps_lenient, rejected_line
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+# what a spool needs of a row: the `write` pseudo-stage has encoded the kept ones already
+_SPOOLED = ("_source", "_line", "_ord", "_record", "_raw", "_reason", "_message", "_stage")
 
 
 @dataclass
@@ -92,7 +95,7 @@ class Spool:
                     s.rejected_ords.append(int(ordinal))
             return
         kept_f, orig_f, rej_f = self._files
-        names = [c for c in (*BOOK_COLUMNS, OUT_COLUMN, "kind", *ALL_FIELDS) if c in batch.columns]
+        names = [c for c in (*_SPOOLED, OUT_COLUMN) if c in batch.columns]
         columns = [batch[c].tolist() for c in names]  # much cheaper than to_dict("records")
         for values in zip(*columns, strict=True):
             row = dict(zip(names, values, strict=True))
