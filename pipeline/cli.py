@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -33,11 +34,10 @@ def _friendly(fn: F) -> F:
 
 
 def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
+    """ftprep's own progress lines on stderr; libraries' logs only from warnings up (Great
+    Expectations logs its set-up at info level)."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("ftprep").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,30 +69,75 @@ def run(
 
     _setup_logging(quiet)
     cfg = with_overrides(load_config(config), inputs, out, workers)
+    started = time.monotonic()
     result = run_pipeline(cfg)
-    t = result.report["totals"]
+    seconds = time.monotonic() - started
     if not quiet:
-        click.echo(
-            f"{t['rows_in']} records in: {t['train']} train, {t['validation']} validation, "
-            f"{t['rejected']} rejected"
-        )
-        limits = result.report.get("dataset", {}).get("dataset_limits")
-        if limits and limits.get("cost_usd") is not None:
-            click.echo(
-                f"estimated training cost: ${limits['cost_usd']:.2f} "
-                f"({limits['epochs']} epochs x {limits['billed_tokens_per_epoch']} tokens, "
-                f"price of {limits['price_date']})"
-            )
-        click.echo(f"outputs in {result.out_dir}/:")
-        for path in result.files:
-            click.echo(f"  {path}")
-    verdict = result.verdict
-    for problem in verdict.problems:
-        if problem.level == "error":
-            click.echo(f"ftprep: gate failed: {problem.message}", err=True)
-    code = exit_code([verdict])
+        _print_run(result.report, result.files, seconds)
+    code = exit_code([result.verdict])
+    _print_verdict(result.report["gate"], code)
     if code:
         sys.exit(code)
+
+
+def _counts(counts: dict[str, int], most: int = 8) -> str:
+    """`code N, code N, ... and K more codes`, largest first."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{code} {n}" for code, n in ranked[:most])
+    if len(ranked) > most:
+        text += f" and {len(ranked) - most} more codes"
+    return text
+
+
+def _print_run(report: dict[str, Any], files: list[Any], seconds: float) -> None:
+    """What a run did, for people: totals, reasons and warnings by code, cost, files, time.
+    The run time is printed, never written to report.json (byte-identical reruns)."""
+    t = report["totals"]
+    click.echo(
+        f"{t['rows_in']} records in: {t['train']} train, {t['validation']} validation, "
+        f"{t['rejected']} rejected"
+    )
+    rejected = {code: r["count"] for code, r in report["rejected_by_reason"].items()}
+    if rejected:
+        click.echo(f"rejected by reason: {_counts(rejected)}")
+    warnings = {code: w["count"] for code, w in report["warnings"].items()}
+    if warnings:
+        click.echo(
+            f"warnings on kept records: {_counts(warnings)} (report.md lists where; the records "
+            "are in the output)"
+        )
+    limits = report.get("dataset", {}).get("dataset_limits")
+    if limits and limits.get("cost_usd") is not None:
+        click.echo(
+            f"estimated training cost: ${limits['cost_usd']:.2f} "
+            f"({limits['epochs']} epochs x {limits['billed_tokens_per_epoch']} tokens, "
+            f"price of {limits['price_date']})"
+        )
+    out_dir = files[0].parent if files else None
+    click.echo(f"outputs in {out_dir}/:" if out_dir else "outputs:")
+    for path in files:
+        click.echo(f"  {path}")
+    click.echo(f"took {seconds:.1f} s")
+    html = [p for p in files if p.name == "report.html"]
+    if html:
+        click.echo(f"report: {html[0]}")
+
+
+def _print_verdict(gate: dict[str, Any], code: int) -> None:
+    """The verdict and its reasons, last: on stdout when it passes, on stderr when it fails."""
+    sys.stdout.flush()
+    warned = len(gate.get("warnings") or ())
+    if not code:
+        note = f" with {warned} gate warning{'s' * (warned != 1)}" if warned else ""
+        for w in gate.get("warnings") or ():
+            click.echo(f"gate warning: {w['code']}: {w['message']}", err=True)
+        click.echo(f"gate passed{note} (exit 0)")
+        return
+    for w in gate.get("warnings") or ():
+        click.echo(f"gate warning: {w['code']}: {w['message']}", err=True)
+    click.echo(f"ftprep: gate failed (exit {code}):", err=True)
+    for reason in gate.get("reasons") or ():
+        click.echo(f"  {reason['code']}: {reason['message']}", err=True)
 
 
 @main.command()

@@ -110,6 +110,33 @@ class RunnerConfig:
 
 
 @dataclass(frozen=True)
+class GateConfig:
+    expectations: tuple[str, ...] = doc(
+        "Great Expectations suites (JSON files, e.g. `expectations/chat.json`) run over the "
+        "metrics of the kept records and a one-row dataset table; a failed error-level "
+        "expectation fails the gate (exit 1). docs/gate.md.",
+        (),
+    )
+    max_rejected_share: float | None = doc(
+        "Fail the gate (`too_many_rejected`) when more than this share of the input records is "
+        "rejected; null: no limit.",
+        None,
+    )
+    target_limits: bool = doc(
+        "With a `target:`, check its example-count and file-size limits and estimate the cost "
+        "even when `stages:` does not list `dataset_limits` (which is then added, with its "
+        "defaults, after the other stages). false turns that off; a listed `dataset_limits` "
+        "always runs.",
+        True,
+    )
+
+    def __post_init__(self) -> None:
+        share = self.max_rejected_share
+        if share is not None and not 0 <= share <= 1:
+            raise ConfigValueError("max_rejected_share", f"{share}; expected a share in [0, 1]")
+
+
+@dataclass(frozen=True)
 class StageSpec:
     """One entry of `stages:`: the stage's name and its validated, frozen config."""
 
@@ -130,6 +157,7 @@ class Config:
     )
     output: OutputConfig = doc("Where to write.", OutputConfig())
     runner: RunnerConfig = doc("How batches are run.", RunnerConfig())
+    gate: GateConfig = doc("When the output fails the gate (exit 1), beside the target's limits.", GateConfig())
     source: str = field(default="<config>", metadata={"internal": True})
 
 
@@ -328,6 +356,10 @@ def _with_stage_targets(cfg: Config, builder: _Builder) -> Config:
             elif own is not None:
                 check(own, f"stages[{i}].target")
         stages.append(spec)
+    names = {s.name for s in stages}
+    if cfg.target is not None and cfg.gate.target_limits and "dataset_limits" not in names:
+        limits = registered_stages()["dataset_limits"].config_cls(target=cfg.target)
+        stages.append(StageSpec("dataset_limits", limits))
     return dataclasses.replace(cfg, stages=tuple(stages))
 
 
@@ -368,6 +400,24 @@ def with_overrides(
             raise PipelineError(f"--workers {workers}: expected a whole number >= 1")
         cfg = dataclasses.replace(cfg, runner=dataclasses.replace(cfg.runner, workers=workers))
     return cfg
+
+
+def config_sha256(cfg: Config) -> str:
+    """A hash of the resolved config: every option that can change the outputs, defaults
+    filled in. Left out: the file name, `runner:` (outputs never depend on it) and
+    `output.dir` (where, not what)."""
+    import hashlib
+
+    import orjson
+
+    data = dataclasses.asdict(cfg)
+    for key in ("source", "runner"):
+        data.pop(key, None)
+    data["output"].pop("dir", None)
+    data["stages"] = [
+        {"name": s.name, **dataclasses.asdict(s.config)} for s in cfg.stages
+    ]
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _default_text(f: dataclasses.Field[Any]) -> str:
@@ -436,3 +486,26 @@ def config_reference() -> str:
 
 if __name__ == "__main__":
     print(config_reference(), end="")
+
+
+def token_setting(cfg: Config) -> tuple[str | None, int | None]:
+    """The encoding the run's token counts use and the per-example limit they are held to
+    (from `count_tokens`, `token_limit` and `dataset_limits`), for the report: (None, None)
+    when no stage counts tokens."""
+    from pipeline.targets import get_target
+    from pipeline.tokens import resolve_encoding
+
+    encoding: str | None = None
+    limit: int | None = None
+    for spec in cfg.stages:
+        options = spec.config
+        if spec.name not in ("count_tokens", "token_limit", "dataset_limits"):
+            continue
+        target = getattr(options, "target", None)
+        if encoding is None and spec.name != "dataset_limits":
+            encoding = resolve_encoding(target, getattr(options, "encoding", None))
+        if limit is None and spec.name == "token_limit" and options.max_tokens is not None:
+            limit = options.max_tokens
+        if limit is None and spec.name != "count_tokens" and target is not None:
+            limit = get_target(target).max_tokens_per_example
+    return encoding, limit

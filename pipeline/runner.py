@@ -9,8 +9,9 @@
    the dataset stages' key columns and its metrics rows.
 3. Dataset stages decide over the key table of all kept records, in config order (`_decide`,
    which counts what each rejected through the same `Tally`).
-4. `pipeline.write` streams the spools into the final files; `pipeline.report` writes
-   report.json from the run summary; `pipeline.gate` gives the verdict.
+4. `pipeline.write` streams the spools into the final files; `pipeline.gate` gives the verdict
+   (target limits, `gate:` options, expectation suites); `pipeline.report` writes report.json,
+   report.md and report.html from the run summary.
 
 Outputs depend only on the inputs and the config: not on batch size, worker count or engine.
 `inspect` runs the same loop without writing anything, for `ftprep check`.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,11 +29,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.config import Config, StageSpec
+from pipeline.config import Config, StageSpec, config_sha256, token_setting
 from pipeline.dataset import Decisions, KeyTable
 from pipeline.engine import Engine, get_engine
 from pipeline.errors import PipelineError
-from pipeline.gate import Problem, Verdict, batch_problems, run_verdict
+from pipeline.gate import Problem, Verdict, assess_run, batch_problems, check_suites
 from pipeline.read.plan import READ_STAGE, InputFile, Unit, UnitReader, iter_units, plan_inputs
 from pipeline.read.plan import read_stage as read_pseudo_stage
 from pipeline.registry import stages as registered_stages
@@ -103,11 +105,18 @@ def _step(name: str, batch: pd.DataFrame, fn: Any, cfg: Any, tally: Tally) -> pd
         raise AssertionError(f"stage {name} changed the rows of its batch")  # a bug
     newly = result["_reason"].notna()
     result.loc[newly, "_stage"] = name
-    rejected = result.loc[newly, ["_reason", "_source", "_line"]]
-    tally.stage(name, len(part), rejected.itertuples(index=False, name=None), changes)
+    tally.stage(name, len(part), _rejects(result.loc[newly]), changes)
     if everyone:
         return result  # type: ignore[no-any-return]
     return pd.concat([batch[~alive], result]).sort_index(kind="stable")
+
+
+def _rejects(rows: pd.DataFrame) -> Iterator[tuple[str, str, int, str, Any]]:
+    columns = (rows[c].tolist() for c in ("_reason", "_source", "_line", "_message", "_record"))
+    for (reason, source, line, message, record), raw in zip(
+        zip(*columns, strict=True), rows["_raw"].tolist(), strict=True
+    ):
+        yield reason, source, line, message, raw if record is None else record
 
 
 def process_unit(unit: Unit) -> UnitResult:
@@ -193,7 +202,10 @@ def _decide(
         info[key] = decide(table, decisions, spec.config)
         newly = np.flatnonzero(alive & ~decisions.alive()).tolist()
         if entries[spec.name].fn is None:  # a batch stage's decision only warns: counted above
-            rejected = ((decisions.reasons[r][1], source[r], int(line[r])) for r in newly)
+            rejected = (
+                (decisions.reasons[r][1], source[r], int(line[r]), decisions.reasons[r][2], None)
+                for r in newly
+            )
             tally.stage(spec.name, int(alive.sum()), rejected)
         elif newly:
             raise AssertionError(f"batch stage {spec.name} rejected in its decision")  # a bug
@@ -201,25 +213,6 @@ def _decide(
         for code, message in decisions.warnings[row]:
             tally.warned(code, message, source[row], int(line[row]))
     return decisions, info
-
-
-def _target_info(cfg: Config) -> dict[str, Any]:
-    """What the run's target means for the output, and a warning past its shutdown dates."""
-    if cfg.target is None:
-        return {}
-    from pipeline.targets import get_target, today
-
-    profile = get_target(cfg.target)
-    warning = profile.is_past_shutdown(today())
-    if warning:
-        log.warning("warning: %s", warning)
-    return {
-        "name": profile.name,
-        "bom": profile.output.bom,
-        "max_file_bytes": profile.max_file_bytes,
-        "checked": profile.checked,
-        "shutdown_warning": warning,
-    }
 
 
 def _inputs(inputs: list[InputFile], results: list[UnitResult]) -> list[InputSummary]:
@@ -237,9 +230,17 @@ def _inputs(inputs: list[InputFile], results: list[UnitResult]) -> list[InputSum
 def run(cfg: Config, *, engine: Engine | None = None) -> RunResult:
     """Run a validated config end to end; returns the report. Raises PipelineError."""
     from pipeline import __version__
-    from pipeline.report import json_report
+    from pipeline.report.files import write_reports
+    from pipeline.report.stats import message_section, token_section
 
-    target_info = _target_info(cfg)
+    check_suites(cfg.gate.expectations)
+    target_info: dict[str, Any] = {}
+    if cfg.target is not None:
+        from pipeline.targets import run_facts
+
+        target_info = run_facts(cfg.target)
+        if target_info["shutdown_warning"]:
+            log.warning("warning: %s", target_info["shutdown_warning"])
     inputs = plan_inputs(cfg)
     for inp in inputs:
         log.info("%s: %s, %s shape", inp.source, inp.fmt, inp.mapping.shape)
@@ -251,22 +252,28 @@ def run(cfg: Config, *, engine: Engine | None = None) -> RunResult:
         spools = [(r.source, r.spooled) for r in results]
         written = write_splits(spools, decisions, outputs, bom=bool(target_info.get("bom")))
         metrics = [(r.source, r.metrics, r.spooled.kept_ords) for r in results]
-        write_metrics(metrics, decisions, outputs.path("metrics.parquet"))
+        table = write_metrics(metrics, decisions, outputs.path("metrics.parquet"))
         rows_in = sum(r.rows_in for r in results)
+        totals = {"rows_in": rows_in, **written}
+        verdict, expectations = assess_run(cfg.gate, str(out_dir), totals, dataset_info, table)
         summary = RunSummary(
             version=__version__,
             config=cfg.source,
             target=cfg.target,
             inputs=_inputs(inputs, results),
             tally=tally,
-            totals={"rows_in": rows_in, **written},
+            totals=totals,
             dataset=dataset_info,
             outputs=describe_files(outputs, dataset_info, target_info),
             target_info=target_info,
-            gate=run_verdict(str(out_dir), rows_in, dataset_info),
+            gate=verdict,
+            config_sha256=config_sha256(cfg),
+            tokens=token_section(table, *token_setting(cfg)),
+            messages=message_section(table),
+            expectations=expectations,
             out_dir=out_dir,
         )
-        report = json_report.write(summary, outputs.path("report.json"))
+        report = write_reports(summary, outputs.path)
         if not summary.identity_holds:
             t = summary.totals
             raise PipelineError(

@@ -550,3 +550,16 @@ def profiles_markdown(directory: Path | None = None) -> str:
 
 if __name__ == "__main__":
     print(profiles_markdown(), end="")
+
+
+def run_facts(name: str) -> dict[str, Any]:
+    """What a run's target means for its output (report.json `target`), with the warning past
+    its shutdown dates (None before them)."""
+    profile = get_target(name)
+    return {
+        "name": profile.name,
+        "bom": profile.output.bom,
+        "max_file_bytes": profile.max_file_bytes,
+        "checked": profile.checked,
+        "shutdown_warning": profile.is_past_shutdown(today()),
+    }

@@ -81,7 +81,8 @@ def test_full_example_from_the_readme() -> None:
         ({"runner": {"workers": 0}}, "runner.workers: 0; expected a whole number >= 1"),
         ({"runner": {"batch_size": "big"}}, "runner.batch_size: expected a whole number"),
         ({"output": ["out"]}, "output: expected a mapping, got a list"),
-        ({"gate": {"expectations": "x.json"}}, "gate: unknown key"),
+        ({"gate": {"max_rejected_share": 1.5}}, "gate.max_rejected_share: 1.5; expected a share"),
+        ({"gate": {"expectation": ["x.json"]}}, "did you mean 'expectations'"),
     ],
 )
 def test_errors_name_the_key_path_and_the_fix(data: object, expected: str) -> None:

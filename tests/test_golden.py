@@ -2,9 +2,11 @@
 
 Each case runs a whole pipeline (the demo on sample_data/, and three corpus files through
 legacy_format, tokens, token limits, dedupe, split and dataset limits) and compares every
-output with tests/golden/CASE/: train, validation and rejected JSONL and report.json byte for
-byte, metrics.parquet as its schema and rows (its bytes also carry the writing pyarrow's
-version, which is not ftprep's output).
+output with tests/golden/CASE/: train, validation and rejected JSONL, report.json and report.md
+byte for byte, metrics.parquet as its schema and rows (its bytes also carry the writing
+pyarrow's version, which is not ftprep's output). report.html is rendered from report.json and
+its chart SVG lays text out with the fonts the machine has: tests/test_report_pages.py renders
+every golden report.json and checks the page instead.
 
 Regenerate after an intended change with `pytest tests/test_golden.py --update-golden`, then
 read the diff of tests/golden/ before committing it. Never edit the files by hand.
@@ -115,6 +117,8 @@ def _outputs(out: Path) -> dict[str, bytes]:
     for p in sorted(out.iterdir()):
         if p.name == "metrics.parquet":
             files["metrics.json"] = _metrics_as_json(p)
+        elif p.name == "report.html":
+            continue  # rendered from report.json; its charts' SVG text follows the fonts found
         elif p.is_file():
             files[p.name] = p.read_bytes()
     return files

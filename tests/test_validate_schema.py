@@ -359,7 +359,9 @@ def test_rejected_rows_keep_their_reason_and_input_is_untouched() -> None:
 def test_stage_target_defaults_to_the_run_target() -> None:
     cfg = parse_config({"target": MINI, "stages": ["validate_schema",
                                                     {"name": "validate_schema", "target": BEDROCK}]})
-    assert [s.config.target for s in cfg.stages] == [MINI, BEDROCK]
+    # the target's dataset_limits joins at the end (gate.target_limits), with the run target
+    assert [s.config.target for s in cfg.stages] == [MINI, BEDROCK, MINI]
+    assert [s.name for s in cfg.stages][-1] == "dataset_limits"
     assert parse_config({"stages": ["validate_schema"]}).stages[0].config.target is None
     with pytest.raises(PipelineError, match=r"x\.yaml: target: unknown target 'openai:gpt-4o-mini'"):
         parse_config({"target": "openai:gpt-4o-mini"}, "x.yaml")

@@ -10,6 +10,8 @@ import orjson
 from pipeline.gate import gate_section
 from pipeline.report.summary import RunSummary
 
+REPORT_VERSION = 1  # raised when a field changes meaning or goes away (docs/report.md)
+
 
 def build(summary: RunSummary) -> dict[str, Any]:
     """The report.json document of a run."""
@@ -17,7 +19,9 @@ def build(summary: RunSummary) -> dict[str, Any]:
     written = totals["train"] + totals["validation"] + totals["rejected"]
     report: dict[str, Any] = {
         "ftprep_version": summary.version,
+        "report_version": REPORT_VERSION,
         "config": summary.config,
+        "config_sha256": summary.config_sha256,
         "target": summary.target_info or summary.target,
         "inputs": [
             {
@@ -30,8 +34,13 @@ def build(summary: RunSummary) -> dict[str, Any]:
             for inp in summary.inputs
         ],
         "stages": [c.as_dict(name) for name, c in tally.stages.items()],
+        "fixes": _fixes(summary),
         "rejected_by_reason": {
-            reason: {"count": n, "first_lines": tally.reason_lines.get(reason, {})}
+            reason: {
+                "count": n,
+                "first_lines": tally.reason_lines.get(reason, {}),
+                "examples": tally.reason_examples.get(reason, []),
+            }
             for reason, n in sorted(tally.rejected().items())
         },
         "warnings": {
@@ -48,11 +57,24 @@ def build(summary: RunSummary) -> dict[str, Any]:
             "train + validation + rejected": written,
             "holds": summary.identity_holds,
         },
+        "tokens": summary.tokens,
+        "messages": summary.messages,
         "outputs": summary.outputs,
         "dataset": summary.dataset,
-        "gate": gate_section(summary.gate),
+        "gate": gate_section(summary.gate, summary.expectations),
     }
     return report
+
+
+def _fixes(summary: RunSummary) -> dict[str, Any]:
+    """Every change a stage made to kept records, by code: the count and the stages."""
+    fixes: dict[str, Any] = {}
+    for name, c in summary.tally.stages.items():
+        for code, n in c.changes.items():
+            entry = fixes.setdefault(code, {"count": 0, "stages": []})
+            entry["count"] += n
+            entry["stages"].append(name)
+    return dict(sorted(fixes.items()))
 
 
 def write(summary: RunSummary, path: Path) -> dict[str, Any]:

@@ -14,7 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 EXAMPLE_LINES = 5  # first source lines kept per reason or warning code and source
+EXAMPLE_RECORDS = 3  # first rejected records shown per reason
+PREVIEW_CHARS = 500  # of a rejected record's JSON, in the report
+
+
+def preview(record: Any) -> str | None:
+    """A rejected record's JSON (or raw text), cut to PREVIEW_CHARS characters."""
+    if record is None:
+        return None
+    if isinstance(record, str):
+        text = record
+    else:
+        text = orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
 
 
 @dataclass
@@ -60,21 +75,35 @@ class Tally:
     warnings: Counter[str] = field(default_factory=Counter)
     warning_lines: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     warning_messages: dict[str, str] = field(default_factory=dict)  # the first, per code
+    # reason -> the first rejected records: source, line, stage, message, record preview
+    reason_examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def stage(
         self,
         name: str,
         rows_in: int,
-        rejected: Iterable[tuple[str, str, int]] = (),
+        rejected: Iterable[tuple[str, str, int, str, Any]] = (),
         changes: Counter[str] | None = None,
     ) -> None:
-        """Count one step of a stage: rows in, and the `(reason, source, line)` it rejected."""
+        """Count one step of a stage: rows in, and the `(reason, source, line, message, record)`
+        of each record it rejected (`record`: the source record or raw text, or None)."""
         c = self.stages.setdefault(name, StageCounts())
         c.rows_in += rows_in
         n = 0
-        for reason, source, line in rejected:
+        for reason, source, line, message, record in rejected:
             c.rejected[reason] += 1
             _add_lines(self.reason_lines, reason, source, (line,))
+            shown = self.reason_examples.setdefault(reason, [])
+            if len(shown) < EXAMPLE_RECORDS:
+                shown.append(
+                    {
+                        "source": source,
+                        "line": int(line),
+                        "stage": name,
+                        "message": message,
+                        "record": preview(record),
+                    }
+                )
             n += 1
         c.rows_out += rows_in - n
         if changes:
@@ -98,6 +127,9 @@ class Tally:
                 for source, lines in per_source.items():
                     _add_lines(store, code, source, lines)
         self.warnings.update(other.warnings)
+        for reason, examples in other.reason_examples.items():
+            shown = self.reason_examples.setdefault(reason, [])
+            shown.extend(examples[: max(0, EXAMPLE_RECORDS - len(shown))])
         for code, message in other.warning_messages.items():
             self.warning_messages.setdefault(code, message)
 
@@ -131,6 +163,10 @@ class RunSummary:
     outputs: dict[str, Any]  # training files, bytes, limits
     target_info: dict[str, Any]
     gate: Any  # pipeline.gate.Verdict
+    config_sha256: str = ""
+    tokens: dict[str, Any] = field(default_factory=dict)  # pipeline.report.stats
+    messages: dict[str, Any] = field(default_factory=dict)
+    expectations: list[dict[str, Any]] = field(default_factory=list)  # suite results
     out_dir: Path | None = None
 
     @property

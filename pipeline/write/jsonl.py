@@ -30,6 +30,8 @@ OUTPUT_FILES = (  # every name (or glob) a run may write; stale ones are removed
     "validation-*.jsonl",
     "rejected.jsonl",
     "report.json",
+    "report.md",
+    "report.html",
     "metrics.parquet",
 )
 OUT_COLUMN = "_out"  # the encoded output line of a kept record (bytes, no newline)

@@ -34,8 +34,9 @@ def metrics_frame(batch: pd.DataFrame) -> pd.DataFrame:
 
 def write_metrics(
     units: Iterable[tuple[str, list[pd.DataFrame], list[int]]], decisions: Decisions, path: Path
-) -> None:
-    """Write the table from `(source, metrics frames, kept ordinals)` per unit, in order."""
+) -> pd.DataFrame:
+    """Write the table from `(source, metrics frames, kept ordinals)` per unit, in order; returns
+    it as written (column names without the `m_` prefix), for the report and the gate."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -91,4 +92,6 @@ def write_metrics(
         else:
             arrow_type = pa.float64()
         columns[str(name).removeprefix(METRIC_PREFIX)] = pa.array(values, type=arrow_type)
-    pq.write_table(pa.table(columns), path)
+    written = pa.table(columns)
+    pq.write_table(written, path)
+    return written.to_pandas()

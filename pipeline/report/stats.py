@@ -1,0 +1,93 @@
+"""Distributions for the report: tokens and messages per example, per split.
+
+Computed once, at the end of a run, from the metrics table (one row per input record; only the
+records written to train and validation count). Percentiles are numpy's linear interpolation;
+means are rounded to two decimals so that reports stay byte-identical across platforms.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "validation")
+HISTOGRAM_BINS = 20
+
+
+def _stats(values: np.ndarray, percentiles: bool) -> dict[str, Any] | None:
+    if len(values) == 0:
+        return None
+    out: dict[str, Any] = {
+        "count": len(values),
+        "min": int(values.min()),
+        "mean": round(float(values.mean()), 2),
+    }
+    if percentiles:
+        p5, p50, p95 = np.percentile(values, [5, 50, 95])
+        out.update(p5=round(float(p5), 2), p50=round(float(p50), 2), p95=round(float(p95), 2))
+    out["max"] = int(values.max())
+    return out
+
+
+def _column(metrics: pd.DataFrame, name: str, split: str) -> np.ndarray:
+    if name not in metrics or "split" not in metrics:
+        return np.empty(0, dtype=np.int64)
+    values = metrics.loc[metrics["split"] == split, name].dropna()
+    return values.to_numpy(dtype=np.int64)
+
+
+def _edges(top: int) -> list[int]:
+    """HISTOGRAM_BINS equal bins of whole tokens from 0 to at least `top`."""
+    width = max(1, -(-top // HISTOGRAM_BINS))
+    return [i * width for i in range(HISTOGRAM_BINS + 1)]
+
+
+def token_section(
+    metrics: pd.DataFrame, encoding: str | None, limit: int | None
+) -> dict[str, Any]:
+    """`tokens`: per-split statistics of `tokens_total` and a histogram of both splits."""
+    per_split = {s: _column(metrics, "tokens_total", s) for s in SPLITS}
+    seen = [v for v in per_split.values() if len(v)]
+    histogram = None
+    if seen:
+        top = int(max(v.max() for v in seen)) + 1
+        edges = _edges(top)
+        histogram = {"edges": edges}
+        for split, values in per_split.items():
+            counts, _ = np.histogram(values, bins=edges)
+            histogram[split] = [int(c) for c in counts]
+    return {
+        "encoding": encoding,
+        "limit_per_example": limit,
+        "splits": {s: _stats(v, True) for s, v in per_split.items()},
+        "histogram": histogram,
+    }
+
+
+ROLES = ("system", "user", "assistant", "tool")  # the metrics' per-role token columns
+
+
+def _roles(metrics: pd.DataFrame, split: str) -> dict[str, Any] | None:
+    """Per role: examples with content of that role, and its content tokens."""
+    out = {}
+    for role in ROLES:
+        values = _column(metrics, f"tokens_{role}", split)
+        if (values > 0).any():
+            out[role] = {"examples": int((values > 0).sum()), "tokens": int(values.sum())}
+    return out or None
+
+
+def _chat(messages: np.ndarray) -> np.ndarray:
+    return messages[messages > 0]  # a prompt/completion pair or a text record counts 0
+
+
+def message_section(metrics: pd.DataFrame) -> dict[str, Any]:
+    """`messages`: per split, messages per example (chat records) and what each role holds
+    (`system` counts `developer` too; `tool` counts `function`; a prompt is `user`, a completion
+    `assistant`)."""
+    return {
+        "splits": {s: _stats(_chat(_column(metrics, "messages", s)), False) for s in SPLITS},
+        "roles": {s: _roles(metrics, s) for s in SPLITS},
+    }
