@@ -157,7 +157,9 @@ class Config:
     )
     output: OutputConfig = doc("Where to write.", OutputConfig())
     runner: RunnerConfig = doc("How batches are run.", RunnerConfig())
-    gate: GateConfig = doc("When the output fails the gate (exit 1), beside the target's limits.", GateConfig())
+    gate: GateConfig = doc(
+        "When the output fails the gate (exit 1), beside the target's limits.", GateConfig()
+    )
     source: str = field(default="<config>", metadata={"internal": True})
 
 
@@ -414,9 +416,7 @@ def config_sha256(cfg: Config) -> str:
     for key in ("source", "runner"):
         data.pop(key, None)
     data["output"].pop("dir", None)
-    data["stages"] = [
-        {"name": s.name, **dataclasses.asdict(s.config)} for s in cfg.stages
-    ]
+    data["stages"] = [{"name": s.name, **dataclasses.asdict(s.config)} for s in cfg.stages]
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

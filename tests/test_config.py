@@ -137,3 +137,35 @@ def test_every_field_has_a_doc_and_docs_config_md_is_current() -> None:
 def test_shipped_configs_are_valid() -> None:
     for path in sorted((ROOT / "configs").glob("*.yaml")):
         load_config(path)
+
+
+def test_config_sha256_follows_what_changes_the_outputs_only() -> None:
+    from pipeline.config import config_sha256
+
+    base = {"input": {"paths": ["a.jsonl"]}, "stages": ["normalize_text", "split"]}
+    same = [
+        parse_config(base, "one.yaml"),
+        parse_config({**base, "runner": {"workers": 2, "batch_size": 7}}, "two.yaml"),
+        parse_config({**base, "output": {"dir": "elsewhere"}}),
+        parse_config({**base, "stages": ["normalize_text", {"name": "split"}]}),  # defaults
+    ]
+    assert len({config_sha256(c) for c in same}) == 1
+    different = [
+        parse_config({**base, "stages": ["normalize_text", {"name": "split", "seed": 7}]}),
+        parse_config({**base, "input": {"paths": ["b.jsonl"]}}),
+        parse_config({**base, "gate": {"max_rejected_share": 0.5}}),
+    ]
+    hashes = {config_sha256(c) for c in different} | {config_sha256(same[0])}
+    assert len(hashes) == 4
+
+
+def test_token_setting_names_the_encoding_and_limit_the_report_shows() -> None:
+    from pipeline.config import token_setting
+
+    assert token_setting(parse_config({"stages": ["normalize_text"]})) == (None, None)
+    own = {"stages": ["count_tokens", {"name": "token_limit", "max_tokens": 100}]}
+    assert token_setting(parse_config(own)) == ("o200k_base", 100)
+    mini = parse_config({"target": "openai:gpt-4o-mini-2024-07-18", "stages": ["count_tokens"]})
+    assert token_setting(mini) == ("o200k_base", 65536)  # the limit from the implicit limits
+    old = parse_config({"stages": [{"name": "count_tokens", "encoding": "cl100k_base"}]})
+    assert token_setting(old) == ("cl100k_base", None)
