@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint typecheck pytest bench clean
 
-$(BIN)/ftprep: pyproject.toml
+$(BIN)/ftprep: pyproject.toml pipeline/__init__.py  # the version lives in the latter
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

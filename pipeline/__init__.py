@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pipeline.gate import Verdict
     from pipeline.runner import RunResult
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it, `ftprep --version` shows it
 __all__ = ["__version__", "check", "convert", "run"]
 
 

@@ -62,3 +62,16 @@ def test_gate_failure_exits_1_after_writing_outputs(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert "gate failed" in result.output and "10" in result.output
     assert (out / "train.jsonl").exists() and (out / "report.json").exists()
+
+
+def test_the_version_lives_in_one_place_and_version_shows_it() -> None:
+    import importlib.metadata
+    import tomllib
+
+    import pipeline
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert importlib.metadata.version("ftprep") == pipeline.__version__
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.strip().endswith(pipeline.__version__)
