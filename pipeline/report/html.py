@@ -533,41 +533,54 @@ def _funnel(alt: Any, steps: list[dict[str, Any]]) -> Any:
     return alt.layer(bar, text).properties(width=820, height=max(60, 24 * len(steps)))
 
 
-def _reasons_chart(alt: Any, reasons: list[dict[str, Any]]) -> Any:
-    shown = reasons[:CHART_REASONS]
-    values = [{"reason": r["code"], "count": r["count"], "other": False} for r in shown]
-    rest = reasons[CHART_REASONS:]
-    if rest:
-        values.append(
-            {
-                "reason": f"({len(rest)} other reasons)",
-                "count": sum(r["count"] for r in rest),
-                "other": True,
-            }
-        )
-    order = [v["reason"] for v in values]
-    top = max((v["count"] for v in values), default=1) or 1
-    y = alt.Y("reason:N", sort=order, title=None, axis=alt.Axis(labelLimit=220))
+def _bars(
+    alt: Any,
+    values: list[dict[str, Any]],
+    *,
+    title: str,
+    text_format: str,
+    colors: tuple[str, str],
+    axis: Any = None,
+) -> Any:
+    """Horizontal bars of `{label, value, flag}` rows in the given order, each labelled with its
+    value; `colors`: the bars whose flag is false, then true."""
+    order = [v["label"] for v in values]
+    top = max((v["value"] for v in values), default=1) or 1
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=240))
     x = alt.X(
-        "count:Q",
-        title="records",
-        scale=alt.Scale(domain=[0, top * 1.12], nice=False),
-        axis=alt.Axis(tickCount=min(10, top), format=",d"),
+        "value:Q", title=title, scale=alt.Scale(domain=[0, top * 1.15], nice=False), axis=axis
     )
     base = alt.Chart(alt.Data(values=values))
     bar = base.mark_bar(height={"band": 0.7}).encode(
         y=y,
         x=x,
         color=alt.Color(
-            "other:N",
-            legend=None,
-            scale=alt.Scale(domain=[False, True], range=[COLORS["rejected"], COLORS["other"]]),
+            "flag:N", legend=None, scale=alt.Scale(domain=[False, True], range=list(colors))
         ),
     )
     text = base.mark_text(align="left", dx=4, fontSize=11, color="#334155").encode(
-        y=y, x=x, text=alt.Text("count:Q", format=",")
+        y=y, x=x, text=alt.Text("value:Q", format=text_format)
     )
-    return alt.layer(bar, text).properties(width=760, height=max(40, 24 * len(values)))
+    return alt.layer(bar, text).properties(width=740, height=max(40, 25 * len(values)))
+
+
+def _reasons_chart(alt: Any, reasons: list[dict[str, Any]]) -> Any:
+    """Records per reason; the reasons past CHART_REASONS summed as one grey bar."""
+    shown = reasons[:CHART_REASONS]
+    values = [{"label": r["code"], "value": r["count"], "flag": False} for r in shown]
+    rest = reasons[CHART_REASONS:]
+    if rest:
+        values.append(
+            {
+                "label": f"({len(rest)} other reasons)",
+                "value": sum(r["count"] for r in rest),
+                "flag": True,
+            }
+        )
+    top = max((v["value"] for v in values), default=1) or 1
+    axis = alt.Axis(tickCount=min(10, top), format=",d")
+    colors = (COLORS["rejected"], COLORS["other"])
+    return _bars(alt, values, title="records", text_format=",", colors=colors, axis=axis)
 
 
 def _histogram(alt: Any, tokens: dict[str, Any], stats: dict[str, dict[str, Any]]) -> Any:
@@ -643,31 +656,16 @@ def _histogram(alt: Any, tokens: dict[str, Any], stats: dict[str, dict[str, Any]
 
 
 def _cost_chart(alt: Any, entries: list[dict[str, Any]]) -> Any:
+    """Estimated cost per target; this run's target in blue, the compared ones grey."""
     values = [
-        {"target": str(e.get("target")), "cost": float(e["cost_usd"]), "this": e["this_run"]}
+        {"label": str(e.get("target")), "value": float(e["cost_usd"]), "flag": not e["this_run"]}
         for e in entries
         if isinstance(e.get("cost_usd"), int | float)
     ]
-    order = [v["target"] for v in values]
-    top = max((v["cost"] for v in values), default=1.0) or 1.0
-    y = alt.Y("target:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
-    x = alt.X(
-        "cost:Q", title="estimated cost (USD)", scale=alt.Scale(domain=[0, top * 1.2], nice=False)
+    colors = (COLORS["train"], COLORS["other"])
+    return _bars(
+        alt, values, title="estimated cost (USD)", text_format="$,.4~f", colors=colors
     )
-    base = alt.Chart(alt.Data(values=values))
-    bar = base.mark_bar(height={"band": 0.7}).encode(
-        y=y,
-        x=x,
-        color=alt.Color(
-            "this:N",
-            legend=None,
-            scale=alt.Scale(domain=[True, False], range=[COLORS["train"], COLORS["other"]]),
-        ),
-    )
-    text = base.mark_text(align="left", dx=4, fontSize=11, color="#334155").encode(
-        y=y, x=x, text=alt.Text("cost:Q", format="$,.4~f")
-    )
-    return alt.layer(bar, text).properties(width=700, height=max(40, 26 * len(values)))
 
 
 def _svg(chart: Any) -> str:
