@@ -12,7 +12,7 @@ $(BIN)/ftprep: pyproject.toml pipeline/__init__.py  # the version lives in the l
 	touch $@
 
 demo: $(BIN)/ftprep
-	$(BIN)/ftprep run configs/demo.yaml
+	$(BIN)/ftprep run sample_data/demo.yaml
 
 test: $(BIN)/ftprep
 	$(BIN)/ruff check pipeline tests bench

@@ -4,14 +4,14 @@ The library face (the `ftprep` command is a thin layer over these three; docs/ap
 
     import pipeline
 
-    result = pipeline.run("configs/openai_chat.yaml", inputs=["data/faq.csv"], out="out/faq")
+    result = pipeline.run("openai_chat", inputs=["sample_data/faq.csv"], out="out/faq")
     result.report["totals"]          # rows_in, train, validation, rejected
     result.verdict.failed()          # the target's limits, as `ftprep run` exits 1
 
     for v in pipeline.check("out/faq/train.jsonl", target="openai:gpt-4o-mini-2024-07-18"):
         print(v.subject, v.errors, [p.code for p in v.problems])
 
-    pipeline.convert("legacy/*.jsonl", to="chat", out="converted/")
+    pipeline.convert("sample_data/alpaca.json", to="chat", out="out/converted/")
 
 Heavy modules are imported by these functions, not by `import pipeline`, so the command line
 starts fast.

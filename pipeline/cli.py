@@ -46,7 +46,32 @@ def main() -> None:
     """ftprep: prepare, convert and gate LLM fine-tuning data."""
 
 
-@main.command()
+def _shipped_configs() -> str:
+    """The `run --help` epilog: the shipped configs, by name."""
+    from pipeline import shipped
+
+    try:
+        names = shipped.names("configs")
+    except PipelineError as exc:  # a broken install: say so where the names would be
+        return str(exc)
+    example = "openai_chat" if "openai_chat" in names else (names or ["NAME"])[0]
+    return (
+        "CONFIG is a config file, or the name of a shipped config when no file of that name "
+        f"exists: {', '.join(names)}. Example: ftprep run {example} "
+        "--input data.csv --out out/"
+    )
+
+
+class _RunCommand(click.Command):
+    """`run`, whose help ends with the shipped configs (listed when help is asked for, so
+    that importing the CLI reads no package data)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.epilog = _shipped_configs()
+        super().format_epilog(ctx, formatter)
+
+
+@main.command(cls=_RunCommand)
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option(
     "--input",
@@ -62,7 +87,8 @@ def main() -> None:
 def run(
     config: str, inputs: tuple[str, ...], out: str | None, workers: int | None, quiet: bool
 ) -> None:
-    """Run the pipeline of CONFIG: read, run the stages, write outputs and a report."""
+    """Run the pipeline of CONFIG (a file, or a shipped config's name): read, run the stages,
+    write outputs and a report."""
     from pipeline.config import load_config, with_overrides
     from pipeline.gate import exit_code
     from pipeline.runner import run as run_pipeline
@@ -213,7 +239,7 @@ def targets(name: str | None) -> None:
     """List the target profiles, or show one (NAME, e.g. openai:gpt-4o-mini-2024-07-18)."""
     import dataclasses
 
-    from pipeline.targets import get_target, load_profiles
+    from pipeline.targets import ENV_DIR, get_target, load_profiles, origins
 
     if name:
         profile = get_target(name)
@@ -244,6 +270,15 @@ def targets(name: str | None) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for directory, names in _by_origin(origins()).items():
+        click.echo(f"from {ENV_DIR} ({directory}): {', '.join(names)}")
+
+
+def _by_origin(found: dict[str, str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for name, directory in sorted(found.items()):
+        grouped.setdefault(directory, []).append(name)
+    return grouped
 
 
 @main.command()

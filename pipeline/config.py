@@ -112,9 +112,11 @@ class RunnerConfig:
 @dataclass(frozen=True)
 class GateConfig:
     expectations: tuple[str, ...] = doc(
-        "Great Expectations suites (JSON files, e.g. `expectations/chat.json`) run over the "
-        "metrics of the kept records and a one-row dataset table; a failed error-level "
-        "expectation fails the gate (exit 1). docs/gate.md.",
+        "Great Expectations suites run over the metrics of the kept records and a one-row "
+        "dataset table: paths of JSON files (relative to the working directory), or the name "
+        "of a shipped suite (`chat`, `prompt_completion`, `preference`, `classification`) "
+        "when no such file exists. A failed error-level expectation fails the gate (exit 1). "
+        "docs/gate.md.",
         (),
     )
     max_rejected_share: float | None = doc(
@@ -366,12 +368,23 @@ def _with_stage_targets(cfg: Config, builder: _Builder) -> Config:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a config file."""
+    """Read and validate a config file. A name that is not a file but the name of a shipped
+    config (`openai_chat`, see `pipeline.shipped`) reads that one."""
+    from pipeline import shipped
+
     p = Path(path)
+    source = str(p)
+    named = None if p.exists() else shipped.find("configs", str(path))
     try:
-        text = p.read_text(encoding="utf-8")
+        if named is None:
+            text = p.read_text(encoding="utf-8")
+        else:
+            text = named.read_text(encoding="utf-8")
+            source = f"{p.stem} (shipped)"
     except FileNotFoundError:
-        raise PipelineError(f"{p}: config file not found") from None
+        raise PipelineError(
+            f"{p}: config file not found{shipped.hint('configs', str(path))}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PipelineError(f"{p}: cannot read the config file ({exc})") from None
     try:
@@ -380,10 +393,10 @@ def load_config(path: str | Path) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise PipelineError(f"{p}{where}: not valid YAML: {problem}") from None
+        raise PipelineError(f"{source}{where}: not valid YAML: {problem}") from None
     if data is not None and not isinstance(data, dict):
-        raise PipelineError(f"{p}: expected a mapping at the top of the file")
-    return parse_config(data, str(p))
+        raise PipelineError(f"{source}: expected a mapping at the top of the file")
+    return parse_config(data, source)
 
 
 def with_overrides(

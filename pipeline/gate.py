@@ -222,7 +222,6 @@ GATE_CODES: dict[str, tuple[str, str]] = {
 
 TABLES = ("records", "dataset")  # what an expectation's `table` may name
 KEPT_SPLITS = ("train", "validation")
-SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"  # the shipped suites
 EXAMPLES = 5  # unexpected values or record ids kept per failed expectation
 
 _SUITE_KEYS = ("name", "description", "expectations")
@@ -290,17 +289,22 @@ def _choices(word: str, known: Iterable[str]) -> str:
     return "expected one of: " + ", ".join(f"`{k}`" for k in known)
 
 
-def load_suite(path: Path) -> Suite:
+def load_suite(path: Path | str) -> Suite:
     """Read and check a suite file completely: every key, table, level, expectation type and
-    kwargs. A problem raises `PipelineError` naming the file, the expectation and the fix."""
+    kwargs. A problem raises `PipelineError` naming the file, the expectation and the fix.
+
+    A name that is not a file but the name of a shipped suite (`chat`, see `pipeline.shipped`)
+    reads that one; the suite keeps the name as written (report.json `gate.expectations`)."""
+    from pipeline import shipped
+
     where = str(path)
+    named = None if Path(path).exists() else shipped.find("expectations", where)
     try:
-        raw = Path(path).read_bytes()
+        raw = Path(path).read_bytes() if named is None else named.read_bytes()
     except FileNotFoundError:
-        shipped = sorted(f"expectations/{p.name}" for p in SUITES_DIR.glob("*.json"))
-        hint = f" (the shipped suites: {', '.join(shipped)})" if shipped else ""
         raise PipelineError(
-            f"{where}: expectation suite not found; check the path in gate.expectations{hint}"
+            f"{where}: expectation suite not found; check the path in gate.expectations"
+            f"{shipped.hint('expectations', where)}"
         ) from None
     except OSError as e:
         raise PipelineError(f"{where}: cannot read the expectation suite: {e.strerror}") from None
@@ -335,7 +339,7 @@ def load_suite(path: Path) -> Suite:
 def check_suites(paths: Iterable[str]) -> None:
     """Load every suite of `gate.expectations` before a run reads any data (bad suite: exit 2)."""
     for path in paths:
-        load_suite(Path(path))
+        load_suite(path)
 
 
 def _parse_expectation(where: str, i: int, item: Any, known: set[str]) -> ExpectationSpec:
@@ -428,7 +432,7 @@ def _kwargs_problem(error: Exception, type_: str) -> str:
 
 
 def run_expectations(
-    suites: Sequence[Path], metrics: pd.DataFrame, dataset: Mapping[str, Any]
+    suites: Sequence[Path | str], metrics: pd.DataFrame, dataset: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Run expectation suites over the metrics of the kept records and a one-row dataset table.
 
@@ -438,7 +442,7 @@ def run_expectations(
     suite, plain JSON-able results in suite order, the same for the same inputs (docs/gate.md).
     An expectation on a column the table lacks fails with a message; it does not raise.
     """
-    loaded = [load_suite(Path(p)) for p in suites]
+    loaded = [load_suite(p) for p in suites]
     if not loaded:
         return []
     import pandas as pd

@@ -7,18 +7,16 @@ repository it stands for and its date); a fact that could not be sourced is ``nu
 profile's ``notes:`` says so. ``docs/targets.md``
 is generated from the profiles by ``profiles_markdown()`` (``python -m pipeline.targets``).
 
-Where the profiles are looked for (first existing directory wins):
+Where the profiles come from:
 
-1. the ``directory`` argument of ``load_profiles`` / ``get_target``;
-2. the ``FTPREP_TARGETS_DIR`` environment variable;
-3. ``configs/targets`` of the source tree this package sits in
-   (``Path(__file__).resolve().parents[1] / "configs" / "targets"``): a checkout or an
-   editable install;
-4. ``configs/targets`` under the current working directory.
-
-The YAML files are not package data: they live outside the ``pipeline`` package, so a
-non-editable install (a wheel in site-packages) does not carry them. There, point
-``FTPREP_TARGETS_DIR`` at a copy of ``configs/targets`` or run from the project directory.
+1. the ``directory`` argument of ``load_profiles`` / ``get_target``: that directory only;
+2. otherwise the profiles ftprep ships (``configs/targets/`` of the repository, package data
+   ``pipeline/configs/targets/`` of an installed wheel: :mod:`pipeline.shipped`), with the
+   profiles of the directories in the ``FTPREP_TARGETS_DIR`` environment variable on top
+   (several directories separated by ``os.pathsep``; the first one listed wins). A user
+   profile adds a target, or replaces the shipped profile of the same ``name``. A directory
+   in ``FTPREP_TARGETS_DIR`` that does not exist or holds no ``*.yaml`` is an error, not a
+   silent fallback.
 
 Every key of every file is checked on load: an unknown or missing key, or a value of the wrong
 type, raises ``PipelineError`` naming the file and the key. Write ``key: null`` for an unknown
@@ -32,21 +30,21 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import functools
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import yaml
 
+from pipeline import shipped
 from pipeline.errors import PipelineError
 
 ENV_DIR = "FTPREP_TARGETS_DIR"
-REPO_DIR = Path(__file__).resolve().parents[1] / "configs" / "targets"
 
 # The record shapes a profile can accept (the shape written to output).
 FORMATS = frozenset(
@@ -330,7 +328,7 @@ def _check_keys(data: dict[str, Any], allowed: Mapping[str, Any], where: str, pr
             )
 
 
-def _validate(data: Any, path: Path) -> TargetProfile:
+def _validate(data: Any, path: Traversable) -> TargetProfile:
     where = str(path)
     if not isinstance(data, dict):
         raise PipelineError(
@@ -369,12 +367,12 @@ def _validate(data: Any, path: Path) -> TargetProfile:
     return profile
 
 
-def _check_consistency(p: TargetProfile, where: str, path: Path) -> None:
+def _check_consistency(p: TargetProfile, where: str, path: Traversable) -> None:
     def bad(key: str, message: str) -> PipelineError:
         return PipelineError(f"{where}: key '{key}': {message}")
 
     expected_stem = p.name.replace(":", "_")
-    if path.stem != expected_stem:
+    if path.name.removesuffix(".yaml") != expected_stem:
         raise bad("name", f"'{p.name}' must live in {expected_stem}.yaml")
     if p.name.split(":")[0] != p.provider:
         raise bad("provider", f"'{p.provider}' must be the part of the name before ':'")
@@ -401,27 +399,37 @@ def _check_consistency(p: TargetProfile, where: str, path: Path) -> None:
 # --- loading ----------------------------------------------------------------------------------
 
 
-def targets_dir(directory: Path | None = None) -> Path:
-    """The directory profiles are read from (see the module docstring for the order)."""
-    if directory is not None:
-        candidates = [Path(directory)]
-    else:
-        env = os.environ.get(ENV_DIR)
-        candidates = [Path(env)] if env else []
-        candidates += [REPO_DIR, Path.cwd() / "configs" / "targets"]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate.resolve()
-    raise PipelineError(
-        f"no target profiles found (looked in {', '.join(str(c) for c in candidates)}); "
-        f"set {ENV_DIR} to a copy of the project's configs/targets directory"
-    )
+def user_dirs() -> list[Path]:
+    """The directories of ``FTPREP_TARGETS_DIR``, in order (first wins); each must exist."""
+    dirs = []
+    for part in os.environ.get(ENV_DIR, "").split(os.pathsep):
+        if not part.strip():
+            continue
+        path = Path(part)
+        if not path.is_dir():
+            raise PipelineError(
+                f"{ENV_DIR}: {part} is not a directory; point it at a folder of target "
+                "profile *.yaml files (docs/targets.md), or unset it to use the shipped ones"
+            )
+        dirs.append(path.resolve())
+    return dirs
 
 
-@functools.cache
-def _load_dir(directory: Path) -> Mapping[str, TargetProfile]:
+_LOADED: dict[str, Mapping[str, TargetProfile]] = {}  # by directory: each is read once
+
+
+def _load_dir(directory: Traversable) -> Mapping[str, TargetProfile]:
+    if str(directory) not in _LOADED:
+        _LOADED[str(directory)] = _read_dir(directory)
+    return _LOADED[str(directory)]
+
+
+def _read_dir(directory: Traversable) -> Mapping[str, TargetProfile]:
     profiles: dict[str, TargetProfile] = {}
-    paths = sorted(directory.glob("*.yaml"))
+    paths = sorted(
+        (e for e in directory.iterdir() if e.name.endswith(".yaml") and e.is_file()),
+        key=lambda e: e.name,
+    )
     if not paths:
         raise PipelineError(f"{directory}: no *.yaml target profiles in this directory")
     for path in paths:
@@ -437,8 +445,24 @@ def _load_dir(directory: Path) -> Mapping[str, TargetProfile]:
 
 
 def load_profiles(directory: Path | None = None) -> dict[str, TargetProfile]:
-    """All profiles by name, read and validated once per directory."""
-    return dict(_load_dir(targets_dir(directory)))
+    """All profiles by name, read and validated once per directory (see the module docstring
+    for where they come from)."""
+    if directory is not None:
+        if not Path(directory).is_dir():
+            raise PipelineError(f"{directory}: no such directory of target profiles")
+        return dict(_load_dir(Path(directory).resolve()))
+    profiles = dict(_load_dir(shipped.folder("targets")))
+    for user in reversed(user_dirs()):
+        profiles.update(_load_dir(user))
+    return profiles
+
+
+def origins() -> dict[str, str]:
+    """For the profiles that come from ``FTPREP_TARGETS_DIR``: name -> that directory."""
+    found: dict[str, str] = {}
+    for user in reversed(user_dirs()):
+        found.update(dict.fromkeys(_load_dir(user), str(user)))
+    return found
 
 
 def get_target(name: str, directory: Path | None = None) -> TargetProfile:
@@ -495,7 +519,8 @@ def _natural(text: str) -> list[Any]:
 
 def profiles_markdown(directory: Path | None = None) -> str:
     """docs/targets.md: a table of every profile, then each profile's notes and the sources."""
-    profiles = sorted(load_profiles(directory).values(), key=lambda p: p.name)
+    found = load_profiles(directory) if directory else _load_dir(shipped.folder("targets"))
+    profiles = sorted(found.values(), key=lambda p: p.name)  # the shipped ones: no user dirs
     lines = [
         "# Target profiles",
         "",
@@ -503,7 +528,13 @@ def profiles_markdown(directory: Path | None = None) -> str:
         "     regenerate with `python -m pipeline.targets > docs/targets.md`. Do not edit. -->",
         "",
         "What each fine-tuning service or trainer accepts. One YAML file per target in",
-        "`configs/targets/`; the name is what you write as the target in a config.",
+        "`configs/targets/` (an installed ftprep carries them); the name is what you write as",
+        "the target in a config. To add a target or change a shipped one, copy a profile into",
+        "a folder of your own, edit it (the file name is the name with `:` written as `_`) and",
+        f"set `{ENV_DIR}` to that folder: its profiles add to the shipped ones and replace a",
+        "shipped profile of the same name. Several folders are separated by `:` (`;` on",
+        "Windows); the first one listed wins. `ftprep targets` says which profiles came from",
+        "there; a folder that does not exist is an error.",
         f"`{_NULL}` = not found in the references or not applicable: the profile's notes say which.",
         "",
         "- **tokens/example**: maximum tokens of one training example; **over limit**: what the",

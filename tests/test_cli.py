@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -75,3 +76,57 @@ def test_the_version_lives_in_one_place_and_version_shows_it() -> None:
     assert importlib.metadata.version("ftprep") == pipeline.__version__
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0 and result.output.strip().endswith(pipeline.__version__)
+
+
+def test_a_shipped_config_runs_by_name(tmp_path: Path, monkeypatch: Any) -> None:
+    from pipeline import shipped
+    from pipeline.config import load_config
+
+    root = Path(__file__).resolve().parents[1]
+    assert shipped.names("configs") == sorted(p.stem for p in (root / "configs").glob("*.yaml"))
+    monkeypatch.chdir(tmp_path)
+    by_name = load_config("openai_chat")
+    assert by_name.source == "openai_chat (shipped)"
+    assert by_name.stages == load_config(root / "configs" / "openai_chat.yaml").stages
+    assert load_config("openai_chat.yaml").source == "openai_chat (shipped)"
+
+    data = tmp_path / "d.csv"
+    data.write_text(
+        "question,answer\n" + "".join(f"Q{i}?,A{i}.\n" for i in range(12)), encoding="utf-8"
+    )
+    result = CliRunner().invoke(
+        main, ["run", "openai_chat", "--input", str(data), "--out", "o", "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "12 records in:" in result.output
+    assert '"config": "openai_chat (shipped)"' in (tmp_path / "o" / "report.json").read_text()
+
+    # a file of that name wins over the shipped config
+    (tmp_path / "openai_chat").write_text("stages: [require_fields]\n", encoding="utf-8")
+    assert [s.name for s in load_config("openai_chat").stages] == ["require_fields"]
+
+
+def test_a_missing_config_names_the_shipped_ones(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["run", "configs/openai_chat.yaml"])
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "ftprep: error: configs/openai_chat.yaml: config file not found; did you mean the "
+        "shipped pipeline config `openai_chat` (by name)? shipped: legacy_completions, openai_chat"
+    )
+    result = CliRunner().invoke(main, ["run", "mine.yaml"])
+    assert "the shipped pipeline configs, usable by name: legacy_completions" in result.output
+
+
+def test_run_help_lists_the_shipped_configs_and_the_cli_import_reads_no_package_data() -> None:
+    import subprocess
+    import sys
+
+    from pipeline import shipped
+
+    result = CliRunner().invoke(main, ["run", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert f"exists: {', '.join(shipped.names('configs'))}." in result.output
+    code = "import sys, pipeline.cli; print('pipeline.shipped' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -68,3 +68,16 @@ def test_every_command_and_option_is_documented() -> None:
             for opt in getattr(param, "opts", []):
                 if opt.startswith("-"):
                     assert opt in docs, f"option {opt} of {name} is not documented"
+
+
+def test_every_shipped_config_and_suite_is_documented_by_name() -> None:
+    from pipeline import shipped
+
+    cli = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    gate = (ROOT / "docs" / "gate.md").read_text(encoding="utf-8")
+    config = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    for name in shipped.names("configs"):
+        assert f"| `{name}` |" in cli, f"docs/cli.md does not describe the shipped config {name}"
+    for name in shipped.names("expectations"):
+        assert f"| `{name}` (`expectations/{name}.json`) |" in gate, name
+        assert f"`{name}`" in config, f"gate.expectations in docs/config.md omits {name}"

@@ -395,7 +395,27 @@ def test_a_missing_suite_file_names_it_and_the_shipped_suites(tmp_path: Path) ->
     with pytest.raises(PipelineError) as err:
         run_expectations([SUITES / "chat.json", tmp_path / "nope.json"], records(), GOOD_DATASET)
     assert str(err.value).startswith(f"{tmp_path / 'nope.json'}: expectation suite not found")
-    assert "expectations/chat.json" in str(err.value)
+    assert "usable by name: chat, classification, preference, prompt_completion" in str(err.value)
+    with pytest.raises(PipelineError) as err:
+        load_suite("expectations/chats.json")
+    assert "did you mean the shipped expectation suite `chat` (by name)?" in str(err.value)
+
+
+def test_a_shipped_suite_by_name_and_a_file_of_that_name_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    by_name = load_suite("chat")
+    assert by_name.path == "chat"  # as written: report.json names what the config says
+    assert by_name.expectations == load_suite(SUITES / "chat.json").expectations
+    assert load_suite("chat.json").name == by_name.name
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chat").write_text(
+        '{"name": "mine", "expectations": [{"type": "expect_table_row_count_to_be_between",'
+        ' "kwargs": {"min_value": 1}, "table": "records"}]}',
+        encoding="utf-8",
+    )
+    assert load_suite("chat").name == "mine"
+    assert load_suite("prompt_completion").name != "mine"
 
 
 # --- light import, documentation ------------------------------------------------------------

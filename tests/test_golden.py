@@ -27,7 +27,7 @@ GOLDEN = Path(__file__).parent / "golden"
 PINNED_TODAY = dt.date(2026, 12, 1)  # shutdown warnings are judged against this date
 
 CASES: dict[str, dict[str, Any]] = {
-    "demo": {"config": "configs/demo.yaml"},
+    "demo": {"config": "sample_data/demo.yaml"},
     "legacy_classification": {
         "corpus": "openai_format/aoai_context_switching_prepared_train.jsonl",
         "target": "openai:davinci-002",

@@ -38,6 +38,7 @@ PURE = (
     "pipeline.registry",
     "pipeline.tokens",
     "pipeline.targets",
+    "pipeline.shipped",
     "pipeline.shapes",
     "pipeline.shape_detect",
     "pipeline.dataset.identity",
@@ -325,3 +326,26 @@ def test_importing_the_cli_does_not_import_heavy_libraries() -> None:
     assert "pipeline.cli" in imported, "importtime output not understood"
     heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
     assert not heavy, f"`import pipeline.cli` imports {heavy}"
+
+
+NOT_FOR_CHECK = ("great_expectations", "scipy", "altair", "vl_convert", "jinja2", "openpyxl")
+
+
+def test_ftprep_check_never_imports_the_gate_or_report_libraries(tmp_path: Path) -> None:
+    """What README.md promises about a plain `ftprep check` of a JSONL file."""
+    chat = '{"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]}'
+    data = tmp_path / "d.jsonl"
+    data.write_text((chat + "\n") * 12, encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from pipeline.cli import main\n"
+        f"try:\n    main(['check', {str(data)!r}, '--target', 'openai:gpt-4o-mini-2024-07-18'])\n"
+        "except SystemExit as e:\n    code = e.code\n"
+        f"bad = {NOT_FOR_CHECK!r}\n"
+        "print(code, sorted({m.split('.')[0] for m in sys.modules} & set(bad)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "0 []", proc.stdout

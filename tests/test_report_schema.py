@@ -42,11 +42,11 @@ def validator() -> Draft202012Validator:
 
 
 def run_demo(out: Path, workers: int) -> dict[str, Any]:
-    """configs/demo.yaml into `out`; returns report.json as written."""
+    """sample_data/demo.yaml into `out`; returns report.json as written."""
     from pipeline.config import load_config, with_overrides
     from pipeline.runner import run
 
-    cfg = load_config(ROOT / "configs" / "demo.yaml")
+    cfg = load_config(ROOT / "sample_data" / "demo.yaml")
     cfg = with_overrides(cfg, inputs=[str(ROOT / "sample_data")], out=str(out), workers=workers)
     run(cfg)
     return dict(orjson.loads((out / "report.json").read_bytes()))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,15 @@ import yaml
 from pipeline.errors import PipelineError
 from pipeline.targets import (
     FIELD_NAMES,
-    REPO_DIR,
     TargetProfile,
     get_target,
     load_profiles,
+    origins,
     profiles_markdown,
 )
 
 ROOT = Path(__file__).parents[1]
+REPO_DIR = ROOT / "configs" / "targets"  # the shipped profiles, as people read them
 REFERENCE = Path(__file__).parents[1].parent / "shared" / "reference"
 CITE = re.compile(r"\[((?:S|A|V|B|F|T|M|O)\d+[a-z0-9]*|PEERS)\]")
 
@@ -184,12 +185,42 @@ def test_bad_profile_names_the_file_and_key(tmp_path: Path, change: Any, key: st
     assert key in str(e.value)
 
 
-def test_profiles_dir_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    shutil.copy(REPO_DIR / "together.yaml", tmp_path)
-    monkeypatch.setenv("FTPREP_TARGETS_DIR", str(tmp_path))
-    assert list(load_profiles()) == ["together"]
+def test_user_profiles_add_to_and_override_the_shipped_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shipped = load_profiles()
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    mine.mkdir()
+    theirs.mkdir()
+    data = yaml.safe_load((REPO_DIR / "together.yaml").read_text(encoding="utf-8"))
+    data["max_tokens_per_example"] = 1234  # an override of a shipped profile
+    (mine / "together.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    data["max_tokens_per_example"] = 99  # the same name further down the list: loses
+    (theirs / "together.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    data = yaml.safe_load((REPO_DIR / "mistral.yaml").read_text(encoding="utf-8"))
+    data.update(name="mistral:ours", provider="mistral")  # a new profile
+    (theirs / "mistral_ours.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setenv("FTPREP_TARGETS_DIR", os.pathsep.join([str(mine), str(theirs)]))
+
+    profiles = load_profiles()
+    assert set(profiles) == set(shipped) | {"mistral:ours"}
+    assert profiles["together"].max_tokens_per_example == 1234
+    assert profiles["fireworks"] == shipped["fireworks"]
+    assert get_target("mistral:ours").provider == "mistral"
+    assert origins() == {"together": str(mine.resolve()), "mistral:ours": str(theirs.resolve())}
+
+
+def test_a_missing_user_profiles_dir_is_an_error_not_a_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FTPREP_TARGETS_DIR", str(tmp_path / "absent"))
-    assert "together" in load_profiles()  # falls back to the source tree
+    with pytest.raises(PipelineError, match=r"FTPREP_TARGETS_DIR: .*absent is not a directory"):
+        load_profiles()
+    monkeypatch.setenv("FTPREP_TARGETS_DIR", str(tmp_path))  # exists, but holds no profile
+    with pytest.raises(PipelineError, match=r"no \*\.yaml target profiles"):
+        load_profiles()
+    monkeypatch.setenv("FTPREP_TARGETS_DIR", "")
+    assert "together" in load_profiles()
 
 
 def test_empty_profiles_dir_is_an_error(tmp_path: Path) -> None:
