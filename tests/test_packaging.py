@@ -26,6 +26,8 @@ import pipeline
 from pipeline import shipped
 
 ROOT = Path(__file__).resolve().parents[1]
+# no project paths: the installed wheel, not a checkout on PYTHONPATH, must answer
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "FTPREP_TARGETS_DIR")}
 
 # repository folder -> where its files are in the wheel (pyproject.toml, [tool.setuptools])
 SHIPPED_FOLDERS = {
@@ -96,6 +98,7 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True,
         text=True,
+        env=CLEAN_ENV,
         check=True,
     ).stdout.strip()
     # the dependencies of this environment, reused; appended after the venv's own packages
@@ -104,9 +107,10 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     )
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-         "--no-deps", "--no-index", str(wheel)],
+         "--no-deps", "--no-index", "--force-reinstall", str(wheel)],
         capture_output=True,
         text=True,
+        env=CLEAN_ENV,
         timeout=300,
         check=False,
     )
@@ -119,8 +123,7 @@ def ftprep(
 ) -> subprocess.CompletedProcess[str]:
     """The installed `ftprep` console script, from `cwd`, with no project paths in the
     environment (but `extra_env`)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "FTPREP_TARGETS_DIR")}
-    env |= extra_env
+    env = CLEAN_ENV | extra_env
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(
         [str(bin_dir / "ftprep"), *args],
@@ -191,6 +194,7 @@ def test_installed_ftprep_imports_from_the_wheel(installed: Path, tmp_path: Path
         cwd=tmp_path,
         capture_output=True,
         text=True,
+        env=CLEAN_ENV,
         check=True,
     )
     location = Path(proc.stdout.strip())
