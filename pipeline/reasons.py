@@ -215,6 +215,21 @@ REASONS: dict[str, tuple[str, str]] = {
         "pair, or a last message too short or not plain text. Shorten it or split it into "
         "several examples.",
     ),
+    # --- scan_sensitive (add its codes below this line) ---
+    "secret_found": (
+        "scan_sensitive",
+        "A text of the record holds a secret: an OpenAI, Anthropic, Google API or AWS access "
+        "key, a GitHub or Slack token, a private key, a JWT, or a password in a connection "
+        "string. The message names each kind and field path (never the whole secret). Remove "
+        "or rotate it, or set `secrets: redact` to replace it with a placeholder.",
+    ),
+    "pii_found": (
+        "scan_sensitive",
+        "With `pii: reject` (or a PII kind's action `reject`): a text of the record holds an "
+        "email address, a phone number, a Chinese resident ID number (valid check digit), a "
+        "credit-card number (valid Luhn check) or a public IP address. The message names each "
+        "kind and field path. Remove it, or use `redact`.",
+    ),
     # --- dedupe and split (add their codes below this line) ---
     "duplicate": (
         "dedupe",
@@ -287,6 +302,18 @@ WARNINGS: dict[str, tuple[str, str]] = {
         "The example was over the per-example token limit and `over_limit` is `truncate`: the "
         "end of its last message (the completion of a prompt/completion pair) was cut at a "
         "token boundary so it fits; the message says how many tokens were cut.",
+    ),
+    # --- scan_sensitive (add its codes below this line) ---
+    "secret_detected": (
+        "scan_sensitive",
+        "With `secrets: warn` (or a secret kind's action `warn`): the record holds what looks "
+        "like a secret (kind and field path in the message) and is kept unchanged.",
+    ),
+    "pii_detected": (
+        "scan_sensitive",
+        "The record holds personal data (an email address, phone number, Chinese resident ID, "
+        "credit-card number or public IP address; kind and field path in the message) and is "
+        "kept unchanged: PII kinds warn by default. Set `pii: redact` or `pii: reject` to act.",
     ),
     # --- dedupe and split (add their codes below this line) ---
 }

@@ -32,6 +32,7 @@ MODULES = (
     "pipeline.stages.validate_schema",
     "pipeline.stages.count_tokens",
     "pipeline.stages.token_limit",
+    "pipeline.stages.scan_sensitive",
     "pipeline.dataset.dedupe",
     "pipeline.dataset.split",
     "pipeline.dataset.limits",
