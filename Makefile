@@ -23,6 +23,7 @@ test: $(BIN)/ftprep
 bench: $(BIN)/ftprep
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/dedupe_bench.py --repeat 2
+	$(BIN)/python bench/check_bench.py --repeat 2
 
 clean:
 	rm -rf $(VENV) out

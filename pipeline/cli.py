@@ -284,27 +284,63 @@ def _by_origin(found: dict[str, str]) -> dict[str, list[str]]:
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE...")
 @click.option("--target", required=True, metavar="T", help="Target profile (ftprep targets).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github", "junit", "sarif"]),
+    default=None,
+    help="Output format (default: text): json (pipeline/check.schema.json), github (workflow "
+    "annotations), junit (XML test results), sarif (SARIF 2.1.0 for code scanning).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+@click.option(
+    "--max-errors",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="List at most N problems per code (counts stay exact); 0 lists all. Default: 20 in "
+    "text, all in the other formats.",
+)
 @click.option("--strict", is_flag=True, help="Warnings fail the check too.")
-@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
-@click.option("--workers", type=int, default=1, metavar="N", help="Worker processes per file.")
+@click.option(
+    "--allow-retired",
+    is_flag=True,
+    help="Let a target that takes no new fine-tuning jobs pass with a warning.",
+)
+@click.option("--workers", type=int, default=1, metavar="N", help="Worker processes per non-JSONL file.")
 @_friendly
-def check(inputs: tuple[str, ...], target: str, strict: bool, as_json: bool, workers: int) -> None:
+def check(
+    inputs: tuple[str, ...],
+    target: str,
+    fmt: str | None,
+    as_json: bool,
+    max_errors: int | None,
+    strict: bool,
+    allow_retired: bool,
+    workers: int,
+) -> None:
     """Gate FILE... (paths, globs, directories) before upload to target T.
 
-    Prints every problem with file, line and code; exits 1 when a file would be refused or
-    damaged by the target (or has warnings, with --strict), 2 when one cannot be read.
-    """
-    import orjson
+    Prints every problem with file, line, JSON path and code; exits 0 when no file has an
+    error (warnings allowed unless --strict), 1 when one would be refused or damaged by the
+    target, 2 on a usage error or a file that cannot be read.
 
-    from pipeline.checks import check_files, format_text
+    Example: ftprep check data/*.jsonl --target openai:gpt-4o-mini-2024-07-18 --format github
+    """
+    from pipeline.check_output import render, use_color
+    from pipeline.checks import check_files
     from pipeline.gate import exit_code
 
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json and --format {fmt} contradict each other; use one")
+    fmt = "json" if as_json else fmt or "text"
     _setup_logging(True)
-    verdicts = check_files(list(inputs), target, workers)
-    if as_json:
-        click.echo(orjson.dumps([v.as_dict() for v in verdicts], option=orjson.OPT_INDENT_2))
-    else:
-        click.echo(format_text(verdicts, target))
+    verdicts = check_files(list(inputs), target, workers, allow_retired=allow_retired)
+    color = fmt == "text" and use_color(sys.stdout)
+    click.echo(
+        render(fmt, verdicts, target, strict=strict, max_errors=max_errors, color=color),
+        color=color,
+    )
     code = exit_code(verdicts, strict)
     if code:
         sys.exit(code)

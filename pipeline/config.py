@@ -131,6 +131,12 @@ class GateConfig:
         "always runs.",
         True,
     )
+    allow_retired: bool = doc(
+        "Let the gate pass with a `target:` that no longer accepts fine-tuning jobs (past its "
+        "profile's `shutdown.training_shutdown`): the run then warns (`target_retired`) instead "
+        "of failing the gate with the date and a replacement target.",
+        False,
+    )
 
     def __post_init__(self) -> None:
         share = self.max_rejected_share

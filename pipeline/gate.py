@@ -39,13 +39,30 @@ Level = Literal["error", "warning"]
 
 @dataclass(frozen=True)
 class Problem:
+    """One problem: its level, reason code and message (what to change), and where it is.
+
+    `line` is the 1-based line of a text file (JSONL, CSV/TSV: where the record starts; XLSX:
+    the sheet row); `record` the 1-based record number where a file has no lines of its own
+    (a JSON array, Parquet); both None for a file- or dataset-level problem. `path` is the
+    JSON path of the field (`messages[3].content`), None for a whole record.
+    """
+
     level: Level
     code: str
     message: str
-    line: int | None = None  # None for a file- or dataset-level problem
+    line: int | None = None
+    path: str | None = None
+    record: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"level": self.level, "code": self.code, "message": self.message, "line": self.line}
+        return {
+            "level": self.level,
+            "code": self.code,
+            "message": self.message,
+            "line": self.line,
+            "record": self.record,
+            "path": self.path,
+        }
 
 
 @dataclass
@@ -181,7 +198,10 @@ def batch_problems(batch: pd.DataFrame) -> list[Problem]:
     for line, reason, message, problems, warnings in zip(*columns, strict=True):
         if isinstance(reason, str):
             if problems:
-                out += [Problem("error", code, text, int(line)) for code, text in problems]
+                out += [
+                    Problem("error", p[0], p[1], int(line), p[2] if len(p) > 2 else None)
+                    for p in problems
+                ]
             else:
                 out.append(Problem("error", reason, str(message), int(line)))
         for code, text in warnings or ():
@@ -211,6 +231,12 @@ GATE_CODES: dict[str, tuple[str, str]] = {
         "gate",
         "More of the input rejected than `gate.max_rejected_share` allows: see rejected.jsonl and "
         "the report's reasons.",
+    ),
+    "target_retired": (
+        "gate",
+        "The target takes no new fine-tuning jobs since its profile's "
+        "`shutdown.training_shutdown`; the message names the date and a replacement target. "
+        "`gate.allow_retired: true` makes it a warning.",
     ),
     "expectation_failed": (
         "gate",

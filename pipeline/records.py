@@ -8,8 +8,8 @@ A batch is a pandas DataFrame, one row per record. Bookkeeping columns start wit
 - `_raw`: the raw text of a row that could not be parsed;
 - `_reason`, `_message`, `_stage`: set when the record is rejected (None while it is kept);
 - `_warnings`: a list of warning codes for a kept record;
-- `_problems`: every `(code, message)` problem a stage found on a rejected record, when it found
-  more than the one `_reason` names (`ftprep check` lists each);
+- `_problems`: every problem a stage found on a rejected record, each `(code, message)` or
+  `(code, message, path)` with the JSON path of the field (`ftprep check` lists each);
 - `_read_problem`: `(code, message)` when the reader could not make a record of the row (the
   `read` pseudo-stage rejects it).
 
@@ -21,11 +21,12 @@ kind (`prompt`/`completion`, `messages`/`tools`/`functions`,
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from pipeline.reasons import check, check_warning
+
+if TYPE_CHECKING:  # pandas only when a batch is built or marked: `ftprep check` stays light
+    import pandas as pd
 
 KINDS = ("prompt_completion", "chat", "preference")
 BOOK_COLUMNS = (
@@ -74,6 +75,8 @@ def drop_where(
     either one text for all rows or a Series aligned with the batch. `details`, aligned with the
     batch, holds for a row with several problems each `(code, message)` (`_problems`).
     """
+    import pandas as pd
+
     check(reason)
     mask = mask.fillna(False).astype(bool) & batch["_reason"].isna()
     if not mask.any():
@@ -85,8 +88,8 @@ def drop_where(
         batch.loc[mask, "_message"] = message
     if details is not None:
         for d in details[mask]:
-            for code, _msg in d if isinstance(d, tuple) else ():
-                check(code)
+            for problem in d if isinstance(d, tuple) else ():
+                check(problem[0])
         batch["_problems"] = [
             d if flag and isinstance(d, tuple) else p
             for p, d, flag in zip(batch["_problems"], details, mask, strict=True)
@@ -99,6 +102,8 @@ def warn(batch: pd.DataFrame, mask: pd.Series, code: str, message: str | pd.Seri
 
     `_warnings` holds, per row, a tuple of `(code, message)` pairs.
     """
+    import pandas as pd
+
     check_warning(code)
     mask = mask.fillna(False).astype(bool) & batch["_reason"].isna()
     if not mask.any():
@@ -119,6 +124,8 @@ def count_change(changes: Counter[str], name: str, n: int) -> None:
 
 def make_batch(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Build a batch from canonical record dicts (missing columns become None)."""
+    import pandas as pd
+
     columns = [*BOOK_COLUMNS, "kind", *ALL_FIELDS]
     data = {c: [r.get(c) for r in rows] for c in columns}
     frame = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in data.items()})

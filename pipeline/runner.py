@@ -241,6 +241,7 @@ def run(cfg: Config, *, engine: Engine | None = None) -> RunResult:
         target_info = run_facts(cfg.target)
         if target_info["shutdown_warning"]:
             log.warning("warning: %s", target_info["shutdown_warning"])
+    retired = _retired(cfg)
     inputs = plan_inputs(cfg)
     for inp in inputs:
         log.info("%s: %s, %s shape", inp.source, inp.fmt, inp.mapping.shape)
@@ -256,6 +257,7 @@ def run(cfg: Config, *, engine: Engine | None = None) -> RunResult:
         rows_in = sum(r.rows_in for r in results)
         totals = {"rows_in": rows_in, **written}
         verdict, expectations = assess_run(cfg.gate, str(out_dir), totals, dataset_info, table)
+        verdict.problems[:0] = retired
         summary = RunSummary(
             version=__version__,
             config=cfg.source,
@@ -284,6 +286,21 @@ def run(cfg: Config, *, engine: Engine | None = None) -> RunResult:
     for name, c in tally.stages.items():
         log.info("stage %s: %d in, %d out %s", name, c.rows_in, c.rows_out, dict(c.rejected))
     return RunResult(out_dir, report, files, summary)
+
+
+def _retired(cfg: Config) -> list[Problem]:
+    """`target_retired` when the run's target takes no new jobs: an error that fails the gate,
+    or a warning with `gate.allow_retired`."""
+    if cfg.target is None:
+        return []
+    from pipeline import targets
+
+    message = targets.retired_message(targets.get_target(cfg.target), targets.today())
+    if message is None:
+        return []
+    if cfg.gate.allow_retired:
+        return [Problem("warning", "target_retired", message + " (allowed by gate.allow_retired)")]
+    return [Problem("error", "target_retired", message + "; or set gate.allow_retired: true")]
 
 
 @dataclass(frozen=True)

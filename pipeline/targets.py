@@ -583,6 +583,61 @@ if __name__ == "__main__":
     print(profiles_markdown(), end="")
 
 
+def is_retired(p: TargetProfile, on: dt.date) -> bool:
+    """Whether `p` no longer accepts fine-tuning jobs on `on` (its `training_shutdown` day
+    counts: no new jobs from that day)."""
+    stop = p.shutdown.training_shutdown
+    return stop is not None and on >= stop
+
+
+def replacement(p: TargetProfile, on: dt.date) -> TargetProfile | None:
+    """The profile to suggest instead of a retired `p`, or None when no profile fits.
+
+    Among the profiles not retired on `on`, the first tier that has any: (1) the same provider
+    and a format of `p`; (2) the same provider, any format (the data must be converted); (3)
+    another provider with a format of `p`. Within a tier: profiles with a known
+    `training_shutdown` before those without one (an announced date means a current model),
+    the latest date first, then the same tokenizer as `p`, then by name.
+    """
+    live = [q for q in load_profiles().values() if q.name != p.name and not is_retired(q, on)]
+    tiers = (
+        [q for q in live if q.provider == p.provider and set(q.formats) & set(p.formats)],
+        [q for q in live if q.provider == p.provider],
+        [q for q in live if set(q.formats) & set(p.formats)],
+    )
+    for tier in tiers:
+        if tier:
+            return min(
+                tier,
+                key=lambda q: (
+                    q.shutdown.training_shutdown is None,
+                    -(q.shutdown.training_shutdown or dt.date.min).toordinal(),
+                    q.tokenizer != p.tokenizer,
+                    _natural(q.name),
+                ),
+            )
+    return None
+
+
+def retired_message(p: TargetProfile, on: dt.date) -> str | None:
+    """Why `p` cannot be trained on `on`, with the date and the replacement; None when it can."""
+    if not is_retired(p, on):
+        return None
+    stop = p.shutdown.training_shutdown
+    assert stop is not None
+    text = f"target {p.name} takes no new fine-tuning jobs since {stop.isoformat()}"
+    new = replacement(p, on)
+    if new is None:
+        return text + ": no other profile takes its format; choose another target (ftprep targets)"
+    text += f": target {new.name} instead"
+    if not set(new.formats) & set(p.formats):
+        text += (
+            f" (it takes {', '.join(new.formats)}, not {', '.join(p.formats)}: "
+            f"convert the data, e.g. ftprep convert FILE --to {new.formats[0]} --out DIR)"
+        )
+    return text
+
+
 def run_facts(name: str) -> dict[str, Any]:
     """What a run's target means for its output (report.json `target`), with the warning past
     its shutdown dates (None before them)."""

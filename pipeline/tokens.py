@@ -675,6 +675,27 @@ def preference_row(enc: tiktoken.Encoding, inp: Any, preferred: Any) -> list[int
     return row
 
 
+def record_row(enc: tiktoken.Encoding, record: Mapping[str, Any]) -> list[int] | None:
+    """The COLUMNS values of one canonical record (a plain dict), None for an unknown kind:
+    the per-record rule `measure` applies to a batch, for callers without one (`ftprep check`)."""
+    kind = record.get("kind")
+    if kind == "chat":
+        return chat_row(enc, record.get("messages"), record.get("tools"), record.get("functions"))
+    if kind == "prompt_completion":
+        return prompt_completion_row(enc, record.get("prompt"), record.get("completion"))
+    if kind == "preference":
+        return preference_row(enc, record.get("input"), record.get("preferred_output"))
+    return None
+
+
+def over_limit_message(total: int, limit: int) -> str:
+    """The message of `too_many_tokens` for an example rejected as over the limit."""
+    return (
+        f"{total} tokens, over the limit of {limit} per example; shorten it or split it "
+        "into several examples"
+    )
+
+
 def _column(batch: pd.DataFrame, name: str, mask: pd.Series) -> list[Any]:
     if name not in batch:
         return [None] * int(mask.sum())

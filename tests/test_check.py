@@ -37,12 +37,12 @@ def test_every_problem_in_one_pass(tmp_path: Path) -> None:
     f = write(tmp_path / "bad.jsonl", rows, head=b"\xef\xbb\xbf")
     (v,) = check_files([str(f)], MINI)
     found = [(p.level, p.code, p.line) for p in v.problems]
-    assert ("error", "file_bom", None) in found
+    assert ("error", "file_bom", 1) in found
     assert ("error", "assistant_missing", 4) in found
     assert ("error", "role_unknown", 8) in found
     result = CliRunner().invoke(main, ["check", str(f), "--target", MINI])
     assert result.exit_code == 1
-    assert f"{f}:4: error assistant_missing" in result.output
+    assert f"{f}:4: error assistant_missing: messages:" in result.output
 
 
 def test_toy_file_over_the_old_models_limit(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_warnings_fail_only_with_strict_and_json_output(tmp_path: Path) -> None:
     assert CliRunner().invoke(main, ["check", str(f), "--target", MINI]).exit_code == 0
     result = CliRunner().invoke(main, ["check", str(f), "--target", MINI, "--strict", "--json"])
     assert result.exit_code == 1
-    (verdict,) = orjson.loads(result.output)
+    (verdict,) = orjson.loads(result.output)["files"]
     assert verdict["warnings"] == 1 and verdict["problems"][0]["code"] == "user_missing"
 
 
@@ -78,7 +78,7 @@ def test_unreadable_file_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "x.csv"
     bad.write_text("id,a1,a2\n1,x,y\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["check", str(bad), "--target", MINI])
-    assert result.exit_code == 2 and "error unreadable" in result.output
+    assert result.exit_code == 2 and "error file_unreadable" in result.output
 
 
 def test_unknown_target_exits_2(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ from pipeline.tokens import (
     check_options,
     encoding_of,
     measure,
+    over_limit_message,
     prompt_completion_row,
     set_metrics,
 )
@@ -238,11 +239,7 @@ def token_limit(batch: pd.DataFrame, cfg: TokenLimitConfig) -> tuple[pd.DataFram
         return out, changes
     rows = np.flatnonzero(over)
     if mode == "reject":
-        texts = [
-            f"{totals[i]} tokens, over the limit of {limit} per example; shorten it or split it "
-            "into several examples"
-            for i in rows.tolist()
-        ]
+        texts = [over_limit_message(int(totals[i]), limit) for i in rows.tolist()]
         drop_where(out, _mask(out, rows), "too_many_tokens", _messages(out, rows, texts))
     elif mode == "keep":
         texts = [

@@ -69,16 +69,18 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import orjson
-import pandas as pd
 
 from pipeline.configdoc import doc
 from pipeline.records import FIELDS_BY_KIND, drop_where, warn
 from pipeline.registry import Changes, register
 from pipeline.shape_detect import detect_shape
 from pipeline.targets import TargetProfile, get_target
+
+if TYPE_CHECKING:  # pandas only in the stage: `ftprep check` calls `findings` on plain dicts
+    import pandas as pd
 
 FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 SPECIAL_TOKEN = re.compile(r"<\|[A-Za-z0-9_]{1,40}\|>")
@@ -229,6 +231,17 @@ def rules_for(target: str | None) -> Rules:
     return generic_rules() if target is None else rules_for_profile(get_target(target))
 
 
+@functools.lru_cache(maxsize=256)
+def _spreadsheet(source: str) -> bool:
+    return PurePath(source).suffix.lower() in _SPREADSHEETS
+
+
+@functools.lru_cache(maxsize=1024)
+def _shape_of(keys: tuple[str, ...]) -> Any:
+    """`detect_shape` of a record's keys (records of a file share a few key sets)."""
+    return detect_shape(list(keys))
+
+
 def _tname(v: Any) -> str:
     if v is None:
         return "null"
@@ -320,10 +333,10 @@ class Validator:
             self.extra_keys == "ignore"
             or not isinstance(rec, dict)
             or main not in rec
-            or PurePath(source).suffix.lower() in _SPREADSHEETS
+            or _spreadsheet(source)
         ):
             return
-        shape = detect_shape([str(k) for k in rec])
+        shape = _shape_of(tuple(str(k) for k in rec))
         if shape is None or shape.shape != kind:  # e.g. Bedrock's schemaVersion + messages
             return
         for key in rec:
@@ -845,7 +858,7 @@ def describe(problems: list[tuple[str, str, str]]) -> str:
     return f"{len(problems)} problems: " + "; ".join(listed) + tail
 
 
-_COLUMNS = (
+COLUMNS = (
     "kind",
     "messages",
     "tools",
@@ -861,36 +874,69 @@ _COLUMNS = (
 )
 
 
+class Findings(NamedTuple):
+    """What the checks found on one record, as the stage marks it.
+
+    `reason`/`message`: the code of the first problem and one message listing them all (None
+    when the record is kept); `problems`: every problem as `(code, message, path)`; `warnings`:
+    per warning code, `(code, message)` (the record's warnings of a code in one message), only
+    for a kept record.
+    """
+
+    reason: str | None
+    message: str | None
+    problems: tuple[tuple[str, str, str], ...]
+    warnings: tuple[tuple[str, str], ...]
+
+
+def findings(validator: Validator, row: dict[str, Any]) -> Findings:
+    """Check one canonical record (a plain dict of `COLUMNS`; absent keys count as null).
+
+    The one per-record rule of this stage: the stage calls it for every row of a batch, and
+    `ftprep check` calls it for every line of a JSONL file without building a batch.
+    """
+    ctx = validator.record(row)
+    if ctx.problems:
+        return Findings(
+            ctx.problems[0][0],
+            describe(ctx.problems),
+            tuple((c, describe([(c, p, t)]), p) for c, p, t in ctx.problems),
+            (),
+        )
+    by_code: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for w in ctx.warnings:
+        by_code[w[0]].append(w)
+    return Findings(None, None, (), tuple((code, describe(ws)) for code, ws in by_code.items()))
+
+
 @register(
     "validate_schema",
     ValidateSchemaConfig,
     "Check every record against the target's format: roles, keys, content, tools, images.",
 )
 def validate_schema(batch: pd.DataFrame, cfg: ValidateSchemaConfig) -> tuple[pd.DataFrame, Changes]:
+    import pandas as pd
+
     out = batch.copy()
     changes: Changes = Counter()
     validator = Validator(rules_for(cfg.target), cfg.extra_keys)
     live = out["_reason"].isna()
     todo = out.loc[live]
-    columns = [todo[c].tolist() if c in todo else [None] * len(todo) for c in _COLUMNS]
+    columns = [todo[c].tolist() if c in todo else [None] * len(todo) for c in COLUMNS]
     reasons: dict[str, dict[Any, str]] = defaultdict(dict)
-    details: dict[Any, tuple[tuple[str, str], ...]] = {}  # every problem, when there are several
+    details: dict[Any, tuple[tuple[str, str, str], ...]] = {}  # every problem, with its path
     warnings: dict[str, dict[Any, str]] = defaultdict(dict)
     for idx, values in zip(todo.index, zip(*columns, strict=True), strict=True):
-        ctx = validator.record(dict(zip(_COLUMNS, values, strict=True)))
-        if ctx.problems:
-            reasons[ctx.problems[0][0]][idx] = describe(ctx.problems)
-            if len(ctx.problems) > 1:
-                details[idx] = tuple((p[0], describe([p])) for p in ctx.problems)
+        found = findings(validator, dict(zip(COLUMNS, values, strict=True)))
+        if found.reason is not None:
+            reasons[found.reason][idx] = str(found.message)
+            details[idx] = found.problems
             continue
-        by_code: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-        for w in ctx.warnings:
-            by_code[w[0]].append(w)
-        for code, ws in by_code.items():
-            warnings[code][idx] = describe(ws)
+        for code, message in found.warnings:
+            warnings[code][idx] = message
     for code, messages in reasons.items():
         msg = pd.Series(messages, dtype=object).reindex(out.index)
-        several = pd.Series(details, dtype=object).reindex(out.index) if details else None
+        several = pd.Series(details, dtype=object).reindex(out.index)
         drop_where(out, msg.notna() & live, code, msg, several)
     for code, messages in warnings.items():
         msg = pd.Series(messages, dtype=object).reindex(out.index)

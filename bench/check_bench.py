@@ -1,0 +1,99 @@
+"""`ftprep check` on a generated chat JSONL against a floor loop measured in the same run.
+
+The floor: for every line, `orjson.loads` and o200k `encode_ordinary` of every message content
+(what any checker must at least do). The check: `pipeline.checks.check_files` as `ftprep check`
+calls it (the streaming path), and, with --inspect, the pipeline's batch loop for the same file.
+Prints the seconds of each and the ratio check / floor (best of --repeat runs each).
+
+Usage: python bench/check_bench.py [--lines 100000] [--repeat 3] [--inspect] [--keep PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET = "openai:gpt-4o-mini-2024-07-18"
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "data", "engineers", "prepare", "training", "sets"]
+
+
+def generate(path: Path, lines: int, seed: int = 42) -> None:
+    """A chat file of `lines` records (system, user, assistant), about 60 tokens each."""
+    rng = random.Random(seed)
+    with open(path, "wb") as f:
+        for i in range(lines):
+            def text(n: int) -> str:
+                return " ".join(rng.choice(WORDS) for _ in range(n))
+
+            rec = {
+                "messages": [
+                    {"role": "system", "content": "You answer questions about data."},
+                    {"role": "user", "content": f"{i}: {text(rng.randint(5, 25))}?"},
+                    {"role": "assistant", "content": text(rng.randint(10, 40))},
+                ]
+            }
+            f.write(orjson.dumps(rec) + b"\n")
+
+
+def floor(path: Path) -> int:
+    from pipeline.tokens import get_encoding
+
+    encode = get_encoding("o200k_base").encode_ordinary
+    n = 0
+    with open(path, "rb") as f:
+        for line in f:
+            for m in orjson.loads(line)["messages"]:
+                n += len(encode(m["content"]))
+    return n
+
+
+def best(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=100_000, help="records to generate (default 100000)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, best kept (default 3)")
+    parser.add_argument("--inspect", action="store_true", help="also time the pipeline's batch loop")
+    parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
+    args = parser.parse_args()
+
+    from pipeline.checks import check_files
+    from pipeline.tokens import get_encoding
+
+    get_encoding("o200k_base")  # loading the encoding is not what is measured
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.keep or Path(tmp) / "chat.jsonl"
+        generate(path, args.lines)
+        (verdict,) = check_files([str(path)], TARGET)  # warm-up, and proof it checks something
+        assert verdict.records == args.lines and verdict.errors == 0, verdict.problems[:3]
+        t_floor = best(lambda: floor(path), args.repeat)
+        t_check = best(lambda: check_files([str(path)], TARGET), args.repeat)
+        print(f"{args.lines} lines, {path.stat().st_size / 1e6:.1f} MB")
+        print(f"floor (orjson.loads + o200k encode_ordinary per content): {t_floor:.2f} s")
+        print(f"ftprep check (streaming):                                {t_check:.2f} s")
+        print(f"ratio check / floor: {t_check / t_floor:.2f}")
+        if args.inspect:
+            t_inspect = best(lambda: check_files([str(path)], TARGET, stream=False), 1)
+            print(f"ftprep check (pipeline batch loop, 1 worker):            {t_inspect:.2f} s")
+            print(f"ratio batch loop / floor: {t_inspect / t_floor:.2f}")
+
+
+if __name__ == "__main__":
+    main()
