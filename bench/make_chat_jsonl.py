@@ -1,13 +1,13 @@
 """Write a synthetic chat JSONL of about SIZE bytes (default 1 GB) for memory and speed runs.
 
-Usage: python bench/make_chat_jsonl.py OUT.jsonl [SIZE_MB]
+Usage: python bench/make_chat_jsonl.py OUT.jsonl [SIZE_MB]   (--help: the options)
 About 60% English, 25% Chinese, 15% mixed, 2% exact duplicates; deterministic (seeded).
 """
 
 from __future__ import annotations
 
+import argparse
 import random
-import sys
 
 import orjson
 
@@ -24,9 +24,20 @@ def text(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(EN) if i % 2 else rng.choice(ZH) for i in range(n))
 
 
-def main() -> None:
-    out = sys.argv[1]
-    target = int(float(sys.argv[2]) * 1_000_000) if len(sys.argv) > 2 else 1_000_000_000
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("out", metavar="OUT.jsonl", help="the file to write (replaced)")
+    parser.add_argument(
+        "size_mb", nargs="?", type=float, default=1000.0, metavar="SIZE_MB",
+        help="about how many megabytes (10^6 bytes) to write (default: 1000)",
+    )
+    args = parser.parse_args(argv)
+    if not args.out.endswith((".jsonl", ".ndjson")):
+        parser.error(f"{args.out}: name the output file *.jsonl (a safeguard against typos)")
+    if args.size_mb <= 0:
+        parser.error("SIZE_MB must be > 0")
+    out = args.out
+    target = int(args.size_mb * 1_000_000)
     rng = random.Random(42)
     written = 0
     previous: list[bytes] = []

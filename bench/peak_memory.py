@@ -37,7 +37,10 @@ def tree_rss_bytes(root: int) -> int:
 
 def main() -> None:
     args = sys.argv[1:]
-    if args and args[0] == "--":
+    if not args or args[0] in ("-h", "--help"):
+        print((__doc__ or "").strip())
+        sys.exit(0 if args else 2)
+    if args[0] == "--":
         args = args[1:]
     start = time.perf_counter()
     proc = subprocess.Popen(args)

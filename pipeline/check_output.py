@@ -118,6 +118,34 @@ def format_text(
     return "\n".join(lines)
 
 
+def format_markdown(
+    verdicts: Sequence[Verdict],
+    target: str,
+    *,
+    strict: bool = False,
+    max_errors: int | None = TEXT_MAX_ERRORS,
+) -> str:
+    """A Markdown summary for a CI job page (`--summary FILE`, e.g. `$GITHUB_STEP_SUMMARY`):
+    the verdict, a row per file, problems per code, and the text listing in a fold."""
+    code = exit_code(verdicts, strict)
+    state = "passed" if code == 0 else "failed"
+    lines = [f"## ftprep check {state} for `{target}` (exit {code})", ""]
+    lines += ["| file | records | errors | warnings | verdict |", "|---|---:|---:|---:|---|"]
+    for v in verdicts:
+        verdict = "unreadable" if v.unreadable else ("failed" if v.failed(strict) else "passed")
+        name = v.subject.replace("|", "\\|")
+        lines.append(f"| `{name}` | {v.records} | {v.errors} | {v.warnings} | {verdict} |")
+    counts = _by_code(p for v in verdicts for p in v.problems)
+    if counts:
+        lines += ["", "| code | level | count |", "|---|---|---:|"]
+        for c in sorted(counts, key=lambda c: (counts[c][0].level != "error", -len(counts[c]), c)):
+            lines.append(f"| `{c}` | {counts[c][0].level} | {len(counts[c])} |")
+    listing = format_text(verdicts, target, strict=strict, max_errors=max_errors)
+    lines += ["", "<details><summary>every problem</summary>", "", "```", listing, "```", "",
+              "</details>", ""]
+    return "\n".join(lines)
+
+
 # --- json -----------------------------------------------------------------------------------
 
 

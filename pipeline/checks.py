@@ -81,6 +81,11 @@ CHECK_CODES: dict[str, tuple[str, str]] = {
         "warning",
         "The target's documentation asks for UTF-8 with a byte-order mark, and the file has none.",
     ),
+    "file_empty": (
+        "error",
+        "The file holds no records: it is empty, holds only blank lines or an empty array, or "
+        "only a header row. Check that it is the file you meant.",
+    ),
     "file_shape": (
         "error",
         "The records are in a shape the target does not take (e.g. ShareGPT for OpenAI): convert "
@@ -109,6 +114,23 @@ CHECK_CODES: dict[str, tuple[str, str]] = {
         "it a warning.",
     ),
 }
+
+
+def code_table() -> dict[str, tuple[str, str, str]]:
+    """Every code ftprep gives, as `code -> (kind, where, meaning)`: record rejects (`reject`,
+    the stage), warnings on kept records (`warning`, the stage), gate problems of a run
+    (`gate`, `gate` or `dataset_limits`) and the file problems of `ftprep check` (`check`, its
+    level). A code listed twice (`target_retired`: the gate and check) is listed once, as gate."""
+    from pipeline.gate import GATE_CODES
+    from pipeline.reasons import REASONS, WARNINGS
+
+    codes: dict[str, tuple[str, str, str]] = {}
+    for kind, table in (("reject", REASONS), ("warning", WARNINGS), ("gate", GATE_CODES)):
+        for code, (where, meaning) in table.items():
+            codes.setdefault(code, (kind, where, meaning))
+    for code, (level, meaning) in CHECK_CODES.items():
+        codes.setdefault(code, ("check", level, meaning))
+    return codes
 
 
 def code_doc(code: str) -> str:
@@ -162,13 +184,21 @@ def _check_one(path: Path, profile: Any, workers: int, stream: bool) -> Verdict:
     from pipeline.read import format_of
 
     try:
+        found = None
         if stream and format_of(path, "auto") == "jsonl":
             found = _check_stream(path, profile)
-            if found is not None:
-                return found
-        return _check_inspect(path, profile, workers)
+        if found is None:
+            found = _check_inspect(path, profile, workers)
     except PipelineError as exc:
         return Verdict(str(path), unreadable=str(exc))
+    if found.records == 0:  # no shape to speak of: say what the file holds instead
+        from pipeline.read import empty_file
+
+        found.problems = [p for p in found.problems if p.code != "file_shape"]
+        found.problems.insert(0, Problem("error", "file_empty", empty_file(path)))
+    return found
+
+
 
 
 # --- what both ways share -----------------------------------------------------------------
@@ -337,7 +367,7 @@ def _check_inspect(path: Path, profile: Any, workers: int) -> Verdict:
             "input": {"paths": [str(path)]},
             "target": profile.name,
             "stages": [
-                {"name": "validate_schema"},
+                {"name": "validate_schema", "extra_keys": "reject"},
                 {"name": "count_tokens"},
                 {"name": "token_limit", "over_limit": "reject"},
             ],

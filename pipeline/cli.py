@@ -40,7 +40,7 @@ def _setup_logging(quiet: bool) -> None:
     logging.getLogger("ftprep").setLevel(logging.WARNING if quiet else logging.INFO)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ftprep")
 def main() -> None:
     """ftprep: prepare, convert and gate LLM fine-tuning data."""
@@ -71,7 +71,7 @@ class _RunCommand(click.Command):
         super().format_epilog(ctx, formatter)
 
 
-@main.command(cls=_RunCommand)
+@main.command(cls=_RunCommand, short_help="Prepare training files: read, run a config's stages, write, report.")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option(
     "--input",
@@ -81,22 +81,37 @@ class _RunCommand(click.Command):
     help="Input file, glob or directory; repeatable; replaces input.paths.",
 )
 @click.option("--out", metavar="DIR", help="Output directory; replaces output.dir.")
+@click.option(
+    "--columns",
+    metavar="FIELD=COLUMN,...",
+    help="Which column is which, e.g. prompt=question,completion=answer; replaces "
+    "input.columns.",
+)
 @click.option("--workers", type=int, metavar="N", help="Worker processes (default: one per core).")
 @click.option("--quiet", is_flag=True, help="Print only warnings and errors.")
 @_friendly
 def run(
-    config: str, inputs: tuple[str, ...], out: str | None, workers: int | None, quiet: bool
+    config: str,
+    inputs: tuple[str, ...],
+    out: str | None,
+    columns: str | None,
+    workers: int | None,
+    quiet: bool,
 ) -> None:
     """Run the pipeline of CONFIG (a file, or a shipped config's name): read, run the stages,
-    write outputs and a report."""
+    write outputs and a report.
+
+    \b
+    Example: ftprep run openai_chat --input data/faq.csv --out out/faq
+    """
     from pipeline.config import load_config, with_overrides
     from pipeline.gate import exit_code
     from pipeline.runner import run as run_pipeline
 
     _setup_logging(quiet)
-    cfg = with_overrides(load_config(config), inputs, out, workers)
+    cfg = with_overrides(load_config(config), inputs, out, workers, columns)
     started = time.monotonic()
-    result = run_pipeline(cfg)
+    result = run_pipeline(cfg, progress=not quiet and sys.stderr.isatty())
     seconds = time.monotonic() - started
     if not quiet:
         _print_run(result.report, result.files, seconds)
@@ -166,7 +181,7 @@ def _print_verdict(gate: dict[str, Any], code: int) -> None:
         click.echo(f"  {reason['code']}: {reason['message']}", err=True)
 
 
-@main.command()
+@main.command(short_help="Convert files to another shape (chat, Vertex, Bedrock, TRL...).")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option(
     "--to",
@@ -189,6 +204,17 @@ def _print_verdict(gate: dict[str, Any], code: int) -> None:
     metavar="TEXT",
     help="Legacy completion stop sequence to remove (default: auto; 'none' removes nothing).",
 )
+@click.option(
+    "--columns",
+    metavar="FIELD=COLUMN,...",
+    help="Which column is which in every input, e.g. prompt=question,completion=answer "
+    "(default: each file's shape is recognised on its own).",
+)
+@click.option(
+    "--target",
+    metavar="T",
+    help="Validate what is written against target T (default: the rules of the output shape).",
+)
 @click.option("--workers", type=int, default=1, metavar="N", help="Worker processes per file.")
 @click.option("--quiet", is_flag=True, help="Print only the summary line and errors.")
 @_friendly
@@ -199,16 +225,24 @@ def convert(
     system: str | None,
     separator: str,
     stop: str,
+    columns: str | None,
+    target: str | None,
     workers: int,
     quiet: bool,
 ) -> None:
     """Convert INPUT files (paths, globs, directories) to another shape, one output each.
 
-    Exits 1 when any record could not be converted (see the *.rejected.jsonl files), 2 when
-    an input could not be read.
+    Records with empty required fields, and records the output shape's rules refuse, are
+    rejected with their reasons, so what is written passes `ftprep check`. Exits 1 when any
+    record was rejected (see the *.rejected.jsonl files), 2 when an input could not be read
+    or mapped (the others are still converted).
+
+    \b
+    Example: ftprep convert 'legacy/**/*.jsonl' --to chat --out converted/
     """
     from pathlib import Path
 
+    from pipeline.config import parse_columns
     from pipeline.conversion import convert_files, summary_table
 
     _setup_logging(True)
@@ -219,6 +253,8 @@ def convert(
         system=system,
         separator=None if separator == "none" else separator,
         stop=None if stop == "none" else stop,
+        columns=parse_columns(columns) if columns is not None else None,
+        target=target,
         workers=workers,
     )
     table = summary_table(summaries)
@@ -232,11 +268,15 @@ def convert(
         sys.exit(1)
 
 
-@main.command()
+@main.command(short_help="List the target profiles, or show one.")
 @click.argument("name", required=False)
 @_friendly
 def targets(name: str | None) -> None:
-    """List the target profiles, or show one (NAME, e.g. openai:gpt-4o-mini-2024-07-18)."""
+    """List the target profiles, or show one (NAME, e.g. openai:gpt-4o-mini-2024-07-18).
+
+    \b
+    Example: ftprep targets vertex:gemini
+    """
     import dataclasses
 
     from pipeline.targets import ENV_DIR, get_target, load_profiles, origins
@@ -244,14 +284,8 @@ def targets(name: str | None) -> None:
     if name:
         profile = get_target(name)
         for f in dataclasses.fields(profile):
-            value = getattr(profile, f.name)
-            if dataclasses.is_dataclass(value):
-                value = dataclasses.asdict(value)  # type: ignore[arg-type]
-            elif isinstance(value, tuple):
-                value = ", ".join(map(str, value))
-            elif hasattr(value, "items"):
-                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
-            click.echo(f"{f.name}: {value}")
+            for line in _readable(f.name, getattr(profile, f.name)):
+                click.echo(line)
         return
     profiles = load_profiles()
     rows = [("name", "formats", "max tokens", "over limit", "tokenizer", "training stops")]
@@ -274,6 +308,49 @@ def targets(name: str | None) -> None:
         click.echo(f"from {ENV_DIR} ({directory}): {', '.join(names)}")
 
 
+def _readable(key: str, value: Any, indent: str = "") -> list[str]:
+    """`key: value` as a person reads it: dates as dates, lists joined, mappings indented,
+    null as `-`, long texts on their own lines."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if hasattr(value, "items"):
+        lines = [f"{indent}{key}:"]
+        for k, v in value.items():
+            lines += _readable(str(k), v, indent + "  ")
+        return lines if len(lines) > 1 else [f"{indent}{key}: -"]
+    if isinstance(value, tuple | list):
+        items = [_scalar_text(v) for v in value]
+        if sum(len(s) for s in items) > 80:
+            return [f"{indent}{key}:", *(f"{indent}  - {s}" for s in items)]
+        return [f"{indent}{key}: {', '.join(items) or '-'}"]
+    if isinstance(value, str) and len(value) > 80:
+        import textwrap
+
+        wrapped = textwrap.wrap(value, 96 - len(indent))
+        return [f"{indent}{key}:", *(f"{indent}  {w}" for w in wrapped)]
+    return [f"{indent}{key}: {_scalar_text(value)}"]
+
+
+def _scalar_text(value: Any) -> str:
+    import datetime as dt
+
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, str) and not value.isprintable():  # a newline, a tab: show it escaped
+        import json
+
+        return json.dumps(value)
+    return str(value)
+
+
 def _by_origin(found: dict[str, str]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for name, directory in sorted(found.items()):
@@ -281,7 +358,7 @@ def _by_origin(found: dict[str, str]) -> dict[str, list[str]]:
     return grouped
 
 
-@main.command()
+@main.command(short_help="Gate files before upload (text, JSON, GitHub, JUnit, SARIF).")
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE...")
 @click.option("--target", required=True, metavar="T", help="Target profile (ftprep targets).")
 @click.option(
@@ -307,6 +384,11 @@ def _by_origin(found: dict[str, str]) -> dict[str, list[str]]:
     is_flag=True,
     help="Let a target that takes no new fine-tuning jobs pass with a warning.",
 )
+@click.option(
+    "--summary",
+    metavar="FILE",
+    help="Also append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY).",
+)
 @click.option("--workers", type=int, default=1, metavar="N", help="Worker processes per non-JSONL file.")
 @_friendly
 def check(
@@ -317,6 +399,7 @@ def check(
     max_errors: int | None,
     strict: bool,
     allow_retired: bool,
+    summary: str | None,
     workers: int,
 ) -> None:
     """Gate FILE... (paths, globs, directories) before upload to target T.
@@ -341,6 +424,92 @@ def check(
         render(fmt, verdicts, target, strict=strict, max_errors=max_errors, color=color),
         color=color,
     )
+    if summary:
+        from pipeline.check_output import format_markdown
+
+        most = 20 if max_errors is None else max_errors
+        try:
+            with open(summary, "a", encoding="utf-8") as f:
+                f.write(format_markdown(verdicts, target, strict=strict, max_errors=most))
+        except OSError as exc:
+            raise PipelineError(f"--summary {summary}: cannot write ({exc.strerror})") from None
     code = exit_code(verdicts, strict)
     if code:
         sys.exit(code)
+
+
+@main.command(short_help="Write a starter config for a sample of your data.")
+@click.argument("sample", type=click.Path(dir_okay=False))
+@click.option(
+    "--target",
+    default="openai:gpt-4o-mini-2024-07-18",
+    show_default=True,
+    metavar="T",
+    help="Target profile (ftprep targets).",
+)
+@click.option(
+    "--out",
+    "out",
+    default="ftprep.yaml",
+    show_default=True,
+    metavar="FILE",
+    help="Where to write the config; - prints it.",
+)
+@click.option("--force", is_flag=True, help="Replace FILE when it exists.")
+@_friendly
+def init(sample: str, target: str, out: str, force: bool) -> None:
+    """Write a starter config for SAMPLE: its format, encoding, column mapping and the usual
+    stages for target T, with comments. The config is loaded and the sample mapped with it
+    before it is written.
+
+    \b
+    Example: ftprep init data/faq.csv --target together --out faq.yaml
+    """
+    from pathlib import Path
+
+    from pipeline.starter import starter_config
+
+    text = starter_config(sample, target)
+    if out == "-":
+        click.echo(text, nl=False)
+        return
+    path = Path(out)
+    if path.exists() and not force:
+        raise PipelineError(f"{out}: already exists; choose another --out or add --force")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise PipelineError(f"{out}: cannot write the config ({exc.strerror})") from None
+    guessed = "GUESSED" in text
+    click.echo(f"wrote {out}" + (": check the guessed columns in it" if guessed else ""))
+    click.echo(f"next: ftprep run {out}")
+
+
+@main.command(short_help="List every reason, warning and gate code, or explain one.")
+@click.argument("code", required=False)
+@_friendly
+def reasons(code: str | None) -> None:
+    """List every code ftprep gives (rejects, warnings, check and gate problems) with its
+    meaning, or explain one CODE.
+
+    \b
+    Example: ftprep reasons top_level_key_unknown
+    """
+    import difflib
+
+    from pipeline.checks import code_table
+
+    codes = code_table()
+    if code:
+        if code not in codes:
+            close = difflib.get_close_matches(code, list(codes), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise PipelineError(f"unknown code '{code}'{hint} (ftprep reasons lists them all)")
+        kind, where, meaning = codes[code]
+        click.echo(f"{code} ({kind}, {where})")
+        click.echo(meaning)
+        return
+    width = max(len(c) for c in codes)
+    for name, (kind, where, meaning) in codes.items():
+        first = meaning.split(". ")[0].rstrip(".")
+        click.echo(f"{name.ljust(width)}  {kind:<7}  {where:<16}  {first}")

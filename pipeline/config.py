@@ -405,15 +405,40 @@ def load_config(path: str | Path) -> Config:
     return parse_config(data, source)
 
 
+def parse_columns(text: str) -> dict[str, str]:
+    """`--columns prompt=question,completion=answer` as `input.columns`."""
+    columns: dict[str, str] = {}
+    for part in text.split(","):
+        field_name, sep, column = part.partition("=")
+        field_name, column = field_name.strip(), column.strip()
+        if not sep or not field_name or not column:
+            raise PipelineError(
+                f"--columns {text}: expected FIELD=COLUMN pairs separated by commas, e.g. "
+                "--columns prompt=question,completion=answer (a column whose name holds a comma "
+                "or `=`: use input.columns in a config)"
+            )
+        if field_name in columns:
+            raise PipelineError(f"--columns {text}: {field_name} is given twice")
+        columns[field_name] = column
+    return columns
+
+
 def with_overrides(
     cfg: Config,
     inputs: typing.Sequence[str] = (),
     out: str | None = None,
     workers: int | None = None,
+    columns: str | None = None,
 ) -> Config:
-    """Apply the command line's `--input`, `--out` and `--workers` to a config."""
+    """Apply the command line's `--input`, `--out`, `--workers` and `--columns` to a config."""
     if inputs:
         cfg = dataclasses.replace(cfg, input=dataclasses.replace(cfg.input, paths=tuple(inputs)))
+    if columns is not None:
+        try:
+            given = dataclasses.replace(cfg.input, columns=parse_columns(columns))
+        except ConfigValueError as exc:
+            raise PipelineError(f"--columns {columns}: {exc.problem}") from None
+        cfg = dataclasses.replace(cfg, input=given)
     if out is not None:
         cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=out))
     if workers is not None:

@@ -1,9 +1,12 @@
 """Batch conversion: many input files, one converted JSONL each, and a summary.
 
 `ftprep convert 'legacy/**/*.jsonl' --to chat --out converted/` runs, for every input file, a
-pipeline of one `convert` stage and writes `converted/<same relative path>.jsonl` (relative to
+pipeline of `require_fields`, `convert` and `validate_schema` (against `--target` or the output
+shape's rules, `VALIDATE_AS`) and writes `converted/<same relative path>.jsonl` (relative to
 the folder the inputs have in common), plus `<name>.rejected.jsonl` next to it when records
-could not be converted. Each output is renamed into place only when its file is done.
+were rejected. Each file is mapped on its own; one that cannot be read or mapped is named in
+its summary and the others still convert. Each output is renamed into place only when its file
+is done.
 """
 
 from __future__ import annotations
@@ -18,6 +21,18 @@ from typing import Any
 from pipeline.config import parse_config
 from pipeline.errors import PipelineError
 from pipeline.read import expand_paths
+
+# The rules what `convert --to SHAPE` writes is validated against when no target is given: the
+# generic OpenAI rules for chat and prompt/completion, else the profile of that shape's consumer.
+VALIDATE_AS: dict[str, str | None] = {
+    "chat": None,
+    "prompt_completion": None,
+    "vertex": "vertex:gemini",
+    "bedrock": "bedrock:conversation",
+    "trl_conversational": "trl:conversational",
+    "trl_prompt_completion": "trl:prompt_completion",
+    "trl_preference": "trl:preference",
+}
 
 
 @dataclass(frozen=True)
@@ -56,16 +71,33 @@ def convert_files(
     system: str | None = None,
     separator: str | None = "auto",
     stop: str | None = "auto",
+    columns: dict[str, str] | None = None,
+    target: str | None = None,
     workers: int = 1,
 ) -> list[FileSummary]:
-    """Convert every input file; returns one summary per file (errors included, not raised)."""
-    from pipeline.runner import run
+    """Convert every input file; returns one summary per file (errors included, not raised).
 
+    Each file is mapped on its own (`columns`, or its recognised shape). Before conversion,
+    records with empty required fields are rejected (`require_fields`); after it, what would be
+    written is validated (`validate_schema`) against `target`, or the rules of the output shape
+    (`VALIDATE_AS`), so a converted file passes `ftprep check`.
+    """
+    from pipeline.runner import run
+    from pipeline.targets import get_target
+
+    if target is not None:
+        get_target(target)  # an unknown name stops here, before any file
     files = expand_paths(patterns, "auto")
     outs = output_paths(files, out_dir)
     stage: dict[str, Any] = {"name": "convert", "to": to, "separator": separator, "stop": stop}
     if system is not None:
         stage["system"] = system
+    stages = [
+        {"name": "require_fields"},
+        stage,
+        {"name": "validate_schema", "target": target or VALIDATE_AS[to]},
+    ]
+    source: dict[str, Any] = {"columns": columns} if columns else {}
     summaries = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for f, out in zip(files, outs, strict=True):
@@ -74,8 +106,8 @@ def convert_files(
         try:
             cfg = parse_config(
                 {
-                    "input": {"paths": [str(f)]},
-                    "stages": [stage],
+                    "input": {"paths": [str(f)], **source},
+                    "stages": stages,
                     "output": {"dir": str(work)},
                     "runner": {"workers": workers},
                 },
@@ -85,6 +117,12 @@ def convert_files(
         except PipelineError as exc:
             shutil.rmtree(work, ignore_errors=True)
             summaries.append(FileSummary(str(f), None, None, 0, 0, 0, str(exc)))
+            continue
+        if result.summary.totals["rows_in"] == 0:  # nothing to convert: not an output
+            from pipeline.read import empty_file
+
+            shutil.rmtree(work, ignore_errors=True)
+            summaries.append(FileSummary(str(f), None, None, 0, 0, 0, f"{f}: {empty_file(f)}"))
             continue
         try:
             t = result.summary.totals

@@ -52,7 +52,7 @@ REASONS: dict[str, tuple[str, str]] = {
     ),
     "top_level_key_unknown": (
         "validate_schema",
-        "A top-level key the target does not take: an extra key in a JSON/JSONL source record (OpenAI refuses the file, e.g. a top-level `weight`), or `tools`/`functions` for a target without them. Remove it; `extra_keys: warn` keeps the record.",
+        "A top-level key the target does not take: an extra key in a JSON/JSONL source record (OpenAI refuses the file, e.g. a top-level `weight`), or `tools`/`functions` for a target without them. Remove it. For an extra key of a source record this is the code only with `extra_keys: reject` and in `ftprep check`: by default a run keeps the record and leaves the key out of the output (`top_level_key_dropped` in the report's fixes).",
     ),
     "tools_invalid": (
         "validate_schema",

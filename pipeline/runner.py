@@ -150,16 +150,26 @@ def process_unit(unit: Unit) -> UnitResult:
 
 
 def _execute(
-    cfg: Config, inputs: list[InputFile], scratch: Path, engine: Engine | None, inspect: bool
+    cfg: Config,
+    inputs: list[InputFile],
+    scratch: Path,
+    engine: Engine | None,
+    inspect: bool,
+    progress: bool = False,
 ) -> tuple[list[UnitResult], Tally]:
+    from pipeline.progress import Progress
+
     engine = engine or get_engine(cfg.runner.workers)
+    shown = Progress(inputs, progress)
     results = list(
-        engine.map(
-            process_unit,
-            iter_units(inputs, cfg),
-            setup=_setup,
-            setup_args=(cfg.stages, cfg.runner.batch_size, inspect),
-            scratch=scratch,
+        shown.results(
+            engine.map(
+                process_unit,
+                shown.units(iter_units(inputs, cfg)),
+                setup=_setup,
+                setup_args=(cfg.stages, cfg.runner.batch_size, inspect),
+                scratch=scratch,
+            )
         )
     )
     # the report lists the steps in the order they run: dataset stages after `write`
@@ -170,6 +180,18 @@ def _execute(
     for r in results:
         tally.merge(r.tally)
     return results, tally
+
+
+def _warn_empty(inputs: list[InputFile], results: list[UnitResult]) -> None:
+    """Say so, by name, when an input gave no records at all (a wrong file, most often)."""
+    from pipeline.read import empty_file
+
+    read = dict.fromkeys((inp.index for inp in inputs), 0)
+    for r in results:
+        read[r.file_index] += r.rows_in
+    for inp in inputs:
+        if read[inp.index] == 0:
+            log.warning("warning: %s: %s", inp.source, empty_file(inp.path))
 
 
 def _decide(
@@ -227,8 +249,9 @@ def _inputs(inputs: list[InputFile], results: list[UnitResult]) -> list[InputSum
     return out
 
 
-def run(cfg: Config, *, engine: Engine | None = None) -> RunResult:
-    """Run a validated config end to end; returns the report. Raises PipelineError."""
+def run(cfg: Config, *, engine: Engine | None = None, progress: bool = False) -> RunResult:
+    """Run a validated config end to end; returns the report. Raises PipelineError.
+    `progress` draws a bar per input on stderr (`pipeline.progress`)."""
     from pipeline import __version__
     from pipeline.report.files import write_reports
     from pipeline.report.stats import message_section, token_section
@@ -248,7 +271,8 @@ def run(cfg: Config, *, engine: Engine | None = None) -> RunResult:
     out_dir = Path(cfg.output.dir)
     with AtomicOutputs(out_dir) as outputs:
         scratch = outputs.scratch("")
-        results, tally = _execute(cfg, inputs, scratch, engine, inspect=False)
+        results, tally = _execute(cfg, inputs, scratch, engine, inspect=False, progress=progress)
+        _warn_empty(inputs, results)
         decisions, dataset_info = _decide(results, cfg, tally)
         spools = [(r.source, r.spooled) for r in results]
         written = write_splits(spools, decisions, outputs, bom=bool(target_info.get("bom")))

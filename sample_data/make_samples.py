@@ -234,4 +234,10 @@ def main(out: Path = HERE) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the sample input files of ftprep's demo.")
+    parser.add_argument(
+        "out", nargs="?", type=Path, default=HERE, help=f"folder to write into (default: {HERE})"
+    )
+    main(parser.parse_args().out)

@@ -130,3 +130,112 @@ def test_run_help_lists_the_shipped_configs_and_the_cli_import_reads_no_package_
     code = "import sys, pipeline.cli; print('pipeline.shipped' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+# --- init, reasons, targets NAME, help -----------------------------------------------------
+
+
+def test_init_writes_a_config_that_runs(tmp_path: Path, monkeypatch: Any) -> None:
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "faq.csv").write_bytes(
+        ("题目,ask,reply\n" + "".join(f"t,问题{i}?,回答{i}.\n" for i in range(12))).encode("gbk")
+    )
+    result = CliRunner().invoke(main, ["init", "faq.csv", "--out", "faq.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "check the guessed columns" in result.output
+    text = (tmp_path / "faq.yaml").read_text(encoding="utf-8")
+    cfg = yaml.safe_load(text)
+    assert cfg["input"]["encoding"] == "gb18030"
+    assert cfg["input"]["columns"] == {"prompt": "ask", "completion": "reply"}
+    assert "GUESSED" in text
+    assert {"name": "convert", "to": "chat"} in cfg["stages"]
+    ran = CliRunner().invoke(main, ["run", "faq.yaml", "--workers", "1"])
+    assert ran.exit_code == 0, ran.output
+    assert "12 records in: " in ran.output
+
+    again = CliRunner().invoke(main, ["init", "faq.csv", "--out", "faq.yaml"])
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_init_keeps_a_recognised_shape_and_refuses_a_retired_target(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    row = '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}'
+    (tmp_path / "chat.jsonl").write_text(row + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["init", "chat.jsonl", "--out", "-"])
+    assert result.exit_code == 0, result.output
+    assert "recognised shape: chat" in result.output
+    assert "name: convert" not in result.output and "  columns:" not in result.output
+    retired = CliRunner().invoke(main, ["init", "chat.jsonl", "--target", "openai:davinci-002"])
+    assert retired.exit_code == 2 and "--target openai:davinci-002" in retired.output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    result = CliRunner().invoke(main, ["init", "empty.jsonl"])
+    assert result.exit_code == 2 and "no records found" in result.output
+
+
+def test_reasons_lists_every_code_and_explains_one() -> None:
+    from pipeline.checks import CHECK_CODES
+    from pipeline.gate import GATE_CODES
+    from pipeline.reasons import REASONS, WARNINGS
+
+    listed = CliRunner().invoke(main, ["reasons"])
+    assert listed.exit_code == 0
+    names = {line.split()[0] for line in listed.output.splitlines()}
+    assert names == set(REASONS) | set(WARNINGS) | set(GATE_CODES) | set(CHECK_CODES)
+    one = CliRunner().invoke(main, ["reasons", "duplicate"])
+    assert one.output.splitlines()[0] == "duplicate (reject, dedupe)"
+    assert REASONS["duplicate"][1] in one.output
+    bad = CliRunner().invoke(main, ["reasons", "duplicat"])
+    assert bad.exit_code == 2 and "did you mean duplicate" in bad.output
+
+
+def test_targets_name_reads_as_text_not_python() -> None:
+    out = CliRunner().invoke(main, ["targets", "openai:gpt-4o-mini-2024-07-18"]).output
+    assert "datetime" not in out and "{" not in out and "None" not in out
+    assert "  training_shutdown: 2027-01-06" in out
+    assert "max_file_bytes: 536,870,912" in out
+    assert '  newline: "\\n"' in out
+
+
+def test_help_summaries_are_whole_and_every_command_has_an_example() -> None:
+    top = CliRunner().invoke(main, ["--help"]).output
+    assert "..." not in top.split("Commands:")[1].replace("TRL...", "TRL")
+    for name, command in main.commands.items():
+        assert command.short_help, name
+        helped = CliRunner().invoke(main, [name, "--help"]).output
+        assert "Example: ftprep " + name in helped, name
+
+
+def test_an_empty_input_is_called_empty_by_name(tmp_path: Path, caplog: Any) -> None:
+    files = {
+        "empty.jsonl": ("", "the file is empty"),
+        "blank.jsonl": ("\n  \n\n", "only blank lines or an empty array"),
+        "header.csv": ("question,answer\n", "no data rows, a header row at most"),
+    }
+    good = tmp_path / "good.csv"
+    good.write_text("question,answer\n" + "".join(f"q{i},a{i}\n" for i in range(12)))
+    for name, (text, held) in files.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        checked = CliRunner().invoke(main, ["check", str(path), "--target", "openai:gpt-4o-mini-2024-07-18"])
+        assert checked.exit_code == 1
+        assert f"{path}: error file_empty: no records ({held})" in checked.output
+        assert "file_shape" not in checked.output and "none shape" not in checked.output
+
+        ran = CliRunner().invoke(
+            main, ["run", "openai_chat", "--input", str(path), "--input", str(good),
+                   "--out", str(tmp_path / "o"), "--workers", "1"]
+        )
+        assert ran.exit_code == 0, ran.output
+        assert f"warning: {path}: no records ({held})" in caplog.text  # stderr, by logging
+
+        converted = CliRunner().invoke(
+            main, ["convert", str(path), "--to", "chat", "--out", str(tmp_path / "c")]
+        )
+        assert converted.exit_code == 2
+        assert f"ftprep: error: {path}: no records ({held})" in converted.output
+        assert not (tmp_path / "c" / (path.stem + ".jsonl")).exists()

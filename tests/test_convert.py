@@ -116,7 +116,99 @@ def test_cli_targets_lists_and_shows() -> None:
     result = CliRunner().invoke(main, ["targets"])
     assert result.exit_code == 0 and "openai:gpt-4o-mini-2024-07-18" in result.output
     result = CliRunner().invoke(main, ["targets", "openai:gpt-3.5-turbo-0613"])
-    assert result.exit_code == 0 and "max_tokens_per_example: 4096" in result.output
+    assert result.exit_code == 0 and "max_tokens_per_example: 4,096" in result.output
     result = CliRunner().invoke(main, ["targets", "openai:gpt-4o-mini"])
     assert result.exit_code == 2
     assert "did you mean openai:gpt-4o-mini-2024-07-18" in result.output
+
+
+# --- what convert writes passes check; columns per file or from the command line -------------
+
+
+def test_every_output_shape_has_validation_rules() -> None:
+    from pipeline.conversion import VALIDATE_AS
+    from pipeline.shapes import SHAPES
+    from pipeline.targets import get_target
+
+    assert set(VALIDATE_AS) == set(SHAPES)
+    for target in filter(None, VALIDATE_AS.values()):
+        get_target(target)
+
+
+def test_convert_rejects_what_check_would_refuse_and_its_output_passes_check(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "in"
+    alpaca = [{"instruction": f"Q{i}", "input": "", "output": f"A{i}"} for i in range(11)]
+    alpaca[3]["output"] = ""  # an empty answer: nothing to train on
+    write_jsonl(src / "alpaca.jsonl", alpaca)
+    parts = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+        for i in range(11)
+    ]
+    # content parts in LLaMA-Factory's {type, value} form: not OpenAI's {type, text}
+    parts[5]["messages"][1]["content"] = [{"type": "text", "value": "a5"}]
+    write_jsonl(src / "parts.jsonl", parts)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["convert", str(src), "--to", "chat", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "2 files: 22 records, 20 converted, 2 rejected" in result.output
+    rejected = read_jsonl(out / "alpaca.rejected.jsonl") + read_jsonl(out / "parts.rejected.jsonl")
+    assert sorted(r["line"] for r in rejected) == [4, 6]
+    assert {r["stage"] for r in rejected} == {"require_fields", "validate_schema"}
+    checked = CliRunner().invoke(
+        main,
+        ["check", str(out / "alpaca.jsonl"), str(out / "parts.jsonl"),
+         "--target", "openai:gpt-4o-mini-2024-07-18"],
+    )
+    assert checked.exit_code == 0, checked.output
+
+
+def test_convert_maps_each_file_on_its_own_and_names_those_it_cannot(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    write_jsonl(src / "a.jsonl", [{"prompt": "Q", "completion": "A"}])
+    write_jsonl(src / "b.jsonl", [{"instruction": "Q", "output": "A"}])
+    (src / "c.csv").write_text("topic,ask,reply\nt,Q?,A.\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["convert", str(src), "--to", "chat", "--out", str(out)])
+    assert result.exit_code == 2
+    assert (out / "a.jsonl").exists() and (out / "b.jsonl").exists()
+    assert not (out / "c.jsonl").exists()
+    assert "c.csv: no known record shape" in result.output
+    assert "--columns prompt=ask,completion=reply" in result.output
+
+    result = CliRunner().invoke(
+        main,
+        ["convert", str(src / "c.csv"), "--to", "chat", "--out", str(out),
+         "--columns", "prompt=ask,completion=reply"],
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = read_jsonl(out / "c.jsonl")
+    assert [m["content"] for m in row["messages"]] == ["Q?", "A."]
+
+
+def test_columns_option_errors_name_the_option(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "a.jsonl", [{"prompt": "Q", "completion": "A"}])
+    for value, words in [
+        ("prompt", "expected FIELD=COLUMN pairs"),
+        ("prompt=a,prompt=b", "prompt is given twice"),
+        ("promt=a", "unknown canonical field 'promt'"),
+    ]:
+        result = CliRunner().invoke(
+            main, ["run", "openai_chat", "--input", str(src), "--columns", value, "--out", str(tmp_path / "o")]
+        )
+        assert result.exit_code == 2, result.output
+        assert f"--columns {value}: " in result.output and words in result.output
+        assert "Traceback" not in result.output
+
+
+def test_run_columns_from_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "d.csv"
+    data.write_text("topic,ask,reply\n" + "".join(f"t,Q{i}?,A{i}.\n" for i in range(12)), encoding="utf-8")
+    result = CliRunner().invoke(
+        main,
+        ["run", "openai_chat", "--input", str(data), "--out", str(tmp_path / "o"),
+         "--columns", "prompt=ask,completion=reply", "--workers", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "12 records in: " in result.output

@@ -81,3 +81,28 @@ def test_every_shipped_config_and_suite_is_documented_by_name() -> None:
     for name in shipped.names("expectations"):
         assert f"| `{name}` (`expectations/{name}.json`) |" in gate, name
         assert f"`{name}`" in config, f"gate.expectations in docs/config.md omits {name}"
+
+
+def test_the_readme_examples_run_as_written(tmp_path: Path) -> None:
+    """The "Three jobs" commands, from a folder laid out like a fresh clone (sample_data/)."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Three jobs", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in block.splitlines()]
+    commands = [c for c in commands if c]
+    assert [c.split()[1] for c in commands] == ["run", "check", "convert"]
+    expected = {"run": 0, "check": 0, "convert": 1}  # as the README's comments say
+    (tmp_path / "sample_data").symlink_to(ROOT / "sample_data")
+    bin_dir = Path(sys.executable).parent
+    for command in commands:
+        args = shlex.split(command)
+        done = subprocess.run(
+            [str(bin_dir / args[0]), *args[1:]], cwd=tmp_path, capture_output=True, text=True,
+            env=os.environ | {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}, check=False,
+        )
+        want = expected[args[1]]
+        assert done.returncode == want, f"{command}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"

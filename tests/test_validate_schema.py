@@ -277,9 +277,14 @@ def test_warnings_keep_the_record(record: dict[str, Any], target: str | None, co
     assert list(warnings) == [code]
 
 
-def test_extra_top_level_keys_reject_warn_or_ignore() -> None:
-    rec = chat(U, A, id="abc")
-    assert verdict(rec, MINI)[0] == "top_level_key_unknown"
+def test_extra_top_level_keys_drop_reject_warn_or_ignore() -> None:
+    rec = chat(U, A, id="abc", source="faq")
+    out, changes = validate_schema(batch([rec]), ValidateSchemaConfig(target=MINI))
+    assert out["_reason"].isna().all() and not out["_warnings"].iloc[0]  # the default: drop
+    assert changes == {"top_level_key_dropped": 2}
+    reason, message, _ = verdict(rec, MINI, extra_keys="reject")
+    assert reason == "top_level_key_unknown"
+    assert message is not None and "top-level key `id`" in message
     reason, _, warnings = verdict(rec, MINI, extra_keys="warn")
     assert reason is None and list(warnings) == ["top_level_key_ignored"]
     assert verdict(rec, MINI, extra_keys="ignore")[:1] == (None,)
@@ -344,7 +349,7 @@ def test_without_target_the_generic_openai_rules_apply() -> None:
     # like gpt-4o (vision, tools, legacy functions) but no developer role and no extra keys
     assert verdict(chat({"role": "user", "content": [img()]}, A))[0] is None
     assert verdict(chat({"role": "developer", "content": "x"}, U, A))[0] == "role_unknown"
-    assert verdict(chat(U, A, id=1))[0] == "top_level_key_unknown"
+    assert verdict(chat(U, A, id=1), extra_keys="reject")[0] == "top_level_key_unknown"
 
 
 def test_rejected_rows_keep_their_reason_and_input_is_untouched() -> None:

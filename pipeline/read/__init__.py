@@ -69,6 +69,17 @@ def expand_paths(patterns: Sequence[str], configured_format: str) -> list[Path]:
     return list(unique.values())
 
 
+def empty_file(path: Path) -> str:
+    """For a file that gave no records: what it holds and what to do (check, run, convert)."""
+    if path.stat().st_size == 0:
+        held = "the file is empty"
+    elif format_of(path, "auto") in ("jsonl", "json"):
+        held = "only blank lines or an empty array"
+    else:
+        held = "no data rows, a header row at most"
+    return f"no records ({held}); check that it is the file you meant"
+
+
 def reader_for(fmt: str) -> Any:
     """The read function of one format (imported on demand: `ftprep check` stays light)."""
     if fmt in ("csv", "tsv"):

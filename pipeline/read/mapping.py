@@ -241,6 +241,12 @@ def from_columns(columns: dict[str, str], keys: Sequence[str], source: str) -> M
 
 def suggest(keys: Sequence[str]) -> str:
     """A `columns:` block a user can paste, guessed from column names."""
+    prompt, completion = guess_columns(keys)
+    return f"input:\n  columns:\n    prompt: {prompt}\n    completion: {completion}"
+
+
+def guess_columns(keys: Sequence[str]) -> tuple[str, str]:
+    """The prompt and completion columns a user most likely means, guessed from the names."""
     names = [str(k) for k in keys if str(k).strip()]
 
     def words(name: str) -> list[str]:
@@ -262,7 +268,13 @@ def suggest(keys: Sequence[str]) -> str:
     ]
     prompt = prompt or (rest.pop(0) if rest else "PROMPT_COLUMN")
     completion = completion or (rest.pop(0) if rest else "COMPLETION_COLUMN")
-    return f"input:\n  columns:\n    prompt: {prompt}\n    completion: {completion}"
+    return prompt, completion
+
+
+def columns_option(prompt: str, completion: str) -> str:
+    """The `--columns` value for a prompt and a completion column, quoted for a shell."""
+    value = f"prompt={prompt},completion={completion}"
+    return f"'{value}'" if re.search(r"[\s'\"$`\\]", value) else value
 
 
 def resolve(columns: dict[str, str] | None, keys: Sequence[str], source: str) -> Mapping:
@@ -278,6 +290,8 @@ def resolve(columns: dict[str, str] | None, keys: Sequence[str], source: str) ->
         found = ", ".join(repr(str(k)) for k in keys) or "(none)"
         raise PipelineError(
             f"{source}: no known record shape in the columns/keys found: {found}. "
-            "Say which column is which in the config, for example:\n" + suggest(keys)
+            "Say which column is which, on the command line "
+            f"(`--columns {columns_option(*guess_columns(keys))}`) or in the config, for "
+            "example:\n" + suggest(keys)
         )
     return mapping

@@ -70,18 +70,24 @@ def plan_inputs(cfg: Config) -> list[InputFile]:
         if fmt == "jsonl":
             inputs.append(_plan_jsonl(i, path, cfg, opts))
             continue
-        stats = ReadStats()
-        rows = read_rows(path, fmt, opts, stats)
-        try:
-            sample = list(islice(rows, SAMPLE_ROWS))
-        finally:
-            close = getattr(rows, "close", None)
-            if close is not None:
-                close()
-        keys = stats.columns or _keys_of(sample)
+        keys, _stats = sample_keys(path, fmt, opts)
         mapping = resolve(cfg.input.columns, keys, str(path))
         inputs.append(InputFile(i, path, fmt, mapping))
     return inputs
+
+
+def sample_keys(path: Path, fmt: str, opts: ReadOptions) -> tuple[list[str], ReadStats]:
+    """The columns or keys of a file's first records, and what reading them found (encoding,
+    delimiter, sheet)."""
+    stats = ReadStats()
+    rows = read_rows(path, fmt, opts, stats)
+    try:
+        sample = list(islice(rows, SAMPLE_ROWS))
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    return stats.columns or _keys_of(sample), stats
 
 
 def read_options(cfg: Config) -> ReadOptions:

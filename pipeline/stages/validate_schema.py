@@ -58,6 +58,9 @@ Warning codes (kept): `user_missing` (a chat with no user message, as the cookbo
 `tool_definitions_missing` (tool or function calls without any `tools`/`functions` to check them
 against), `preference_identical` (preferred and non-preferred outputs are the same),
 `top_level_key_ignored` (with `extra_keys: warn`).
+
+Change counted (the report's fixes): `top_level_key_dropped`, one per extra top-level key of a
+kept record that the output leaves out (`extra_keys: drop`, the default).
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import orjson
 
 from pipeline.configdoc import doc
-from pipeline.records import FIELDS_BY_KIND, drop_where, warn
+from pipeline.records import FIELDS_BY_KIND, count_change, drop_where, warn
 from pipeline.registry import Changes, register
 from pipeline.shape_detect import detect_shape
 from pipeline.targets import TargetProfile, get_target
@@ -138,12 +141,16 @@ class ValidateSchemaConfig:
         "the generic OpenAI chat fine-tuning rules apply (docs/validation.md).",
         None,
     )
-    extra_keys: Literal["reject", "warn", "ignore"] = doc(
+    extra_keys: Literal["drop", "reject", "warn", "ignore"] = doc(
         "What to do with top-level keys of a JSON/JSONL source record that the target does not "
-        "take (OpenAI refuses the file): `reject` (`top_level_key_unknown`), `warn` "
-        "(`top_level_key_ignored`; ftprep writes only the canonical fields, so the key is "
-        "dropped) or `ignore`.",
-        "reject",
+        "take (an `id`, a `source`, ...). ftprep writes only the canonical fields, so the output "
+        "never carries them: `drop` keeps the record and counts each key in the report's "
+        "changes (`top_level_key_dropped`), except a top-level `weight`, which belongs on "
+        "assistant messages and is rejected; `warn` keeps it with a warning "
+        "(`top_level_key_ignored`); `reject` rejects it (`top_level_key_unknown`), as the "
+        "service would refuse the file as it is (`ftprep check` always reports them); "
+        "`ignore` says nothing.",
+        "drop",
     )
 
 
@@ -266,6 +273,7 @@ class _Ctx:
     images: int = 0
     text_only: bool = False  # preference (DPO): text only
     undefined_call: bool = False
+    dropped: list[str] = field(default_factory=list)  # extra top-level keys, `extra_keys: drop`
 
     def bad(self, code: str, path: str, text: str) -> None:
         self.problems.append((code, path, text))
@@ -345,13 +353,17 @@ class Validator:
             hint = (
                 "a per-message `weight` goes on assistant messages"
                 if key == "weight"
-                else "ftprep writes only the canonical fields, so it would be dropped"
+                else "`ftprep run` leaves it out of its output"
             )
             text = (
                 f"top-level key `{key}` is not taken by target {self.r.name} "
                 f"(it takes {', '.join(sorted(allowed))}); remove it ({hint})"
             )
             if self.extra_keys == "reject":
+                ctx.bad("top_level_key_unknown", str(key), text)
+            elif self.extra_keys == "drop" and key != "weight":  # a misplaced weight: say so
+                ctx.dropped.append(str(key))
+            elif self.extra_keys == "drop":
                 ctx.bad("top_level_key_unknown", str(key), text)
             else:
                 ctx.note("top_level_key_ignored", str(key), text)
@@ -880,13 +892,15 @@ class Findings(NamedTuple):
     `reason`/`message`: the code of the first problem and one message listing them all (None
     when the record is kept); `problems`: every problem as `(code, message, path)`; `warnings`:
     per warning code, `(code, message)` (the record's warnings of a code in one message), only
-    for a kept record.
+    for a kept record; `dropped`: the extra top-level keys `extra_keys: drop` leaves out of the
+    output, for a kept record.
     """
 
     reason: str | None
     message: str | None
     problems: tuple[tuple[str, str, str], ...]
     warnings: tuple[tuple[str, str], ...]
+    dropped: tuple[str, ...] = ()
 
 
 def findings(validator: Validator, row: dict[str, Any]) -> Findings:
@@ -906,7 +920,13 @@ def findings(validator: Validator, row: dict[str, Any]) -> Findings:
     by_code: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for w in ctx.warnings:
         by_code[w[0]].append(w)
-    return Findings(None, None, (), tuple((code, describe(ws)) for code, ws in by_code.items()))
+    return Findings(
+        None,
+        None,
+        (),
+        tuple((code, describe(ws)) for code, ws in by_code.items()),
+        tuple(ctx.dropped),
+    )
 
 
 @register(
@@ -934,6 +954,7 @@ def validate_schema(batch: pd.DataFrame, cfg: ValidateSchemaConfig) -> tuple[pd.
             continue
         for code, message in found.warnings:
             warnings[code][idx] = message
+        count_change(changes, "top_level_key_dropped", len(found.dropped))
     for code, messages in reasons.items():
         msg = pd.Series(messages, dtype=object).reindex(out.index)
         several = pd.Series(details, dtype=object).reindex(out.index)
