@@ -147,6 +147,8 @@ def _print_run(report: dict[str, Any], files: list[Any], seconds: float) -> None
             f"warnings on kept records: {_counts(warnings)} (report.md lists where; the records "
             "are in the output)"
         )
+        for code in sorted(warnings, key=lambda c: (-warnings[c], c))[:8]:
+            click.echo(f"  {code}, e.g. {_example(report['warnings'][code])}")
     limits = report.get("dataset", {}).get("dataset_limits")
     if limits and limits.get("cost_usd") is not None:
         click.echo(
@@ -162,6 +164,17 @@ def _print_run(report: dict[str, Any], files: list[Any], seconds: float) -> None
     html = [p for p in files if p.name == "report.html"]
     if html:
         click.echo(f"report: {html[0]}")
+
+
+def _example(entry: dict[str, Any]) -> str:
+    """`SOURCE:LINE: message` of a code's first record in a report (the message cut short)."""
+    where = ""
+    for source, lines in (entry.get("first_lines") or {}).items():
+        if lines:
+            where = f"{source}:{lines[0]}: "
+            break
+    message = str(entry.get("message") or "")
+    return where + (message if len(message) <= 160 else message[:157] + "...")
 
 
 def _print_verdict(gate: dict[str, Any], code: int) -> None:

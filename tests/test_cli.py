@@ -239,3 +239,23 @@ def test_an_empty_input_is_called_empty_by_name(tmp_path: Path, caplog: Any) -> 
         assert converted.exit_code == 2
         assert f"ftprep: error: {path}: no records ({held})" in converted.output
         assert not (tmp_path / "c" / (path.stem + ".jsonl")).exists()
+
+
+def test_run_prints_each_warning_code_with_an_example(tmp_path: Path) -> None:
+    import json
+
+    rows = [
+        {"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+        for i in range(12)
+    ]
+    rows[3] = {"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}]}
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["run", "openai_chat", "--input", str(data), "--out", str(tmp_path / "o"), "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warnings on kept records: user_missing 1" in result.output
+    assert f"  user_missing, e.g. {data}:4: messages: no user message" in result.output
+    lines = result.output.splitlines()
+    assert lines[-1] == "gate passed (exit 0)"
