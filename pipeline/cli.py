@@ -1,12 +1,15 @@
 """Command line: a thin click layer over the library.
 
-Exit codes: 0 clean, 1 the gate failed, 2 usage, config or unreadable input. A `PipelineError`
-is printed as one line naming the file, line or key and what to change; no traceback.
+Exit codes: 0 clean, 1 the gate failed, 2 usage, config or unreadable input (or outputs that
+could not be written), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM. A
+`PipelineError` or a signal is printed as one line naming the file, line or key and what to
+change; no traceback.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -15,20 +18,39 @@ from typing import Any, TypeVar
 
 import click
 
-from pipeline.errors import PipelineError
+from pipeline.errors import Interrupted, PipelineError
 from pipeline.shapes import SHAPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise Interrupted(signum)
+
+
 def _friendly(fn: F) -> F:
+    """One line and an exit code for a user mistake or a signal, never a traceback."""
+
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             return fn(*args, **kwargs)
         except PipelineError as exc:
             click.echo(f"ftprep: error: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            name = signal.Signals(signum).name
+            click.echo(
+                f"ftprep: stopped by {name}: temporary files removed, no output written "
+                "(the previous outputs are as they were)",
+                err=True,
+            )
+            sys.exit(128 + signum)
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     return wrapper  # type: ignore[return-value]
 

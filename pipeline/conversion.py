@@ -4,6 +4,10 @@
 pipeline of one `convert` stage and writes `converted/<same relative path>.jsonl` (relative to
 the folder the inputs have in common), plus `<name>.rejected.jsonl` next to it when records
 could not be converted. Each output is renamed into place only when its file is done.
+
+Output names come from input paths, so they are checked to stay inside `--out`: a relative
+path keeps no `..` (it is taken from the absolute, normalised path), and a folder on the way
+that is a symlink leading out of `--out` refuses the file (`inside`).
 """
 
 from __future__ import annotations
@@ -48,6 +52,12 @@ def output_paths(files: list[Path], out_dir: Path) -> list[Path]:
     return outs
 
 
+def inside(out: Path, out_dir: Path) -> bool:
+    """Whether `out`, with every symlink on its way resolved, lies inside `out_dir`."""
+    root = out_dir.resolve()
+    return out.parent.resolve() == root or root in out.parent.resolve().parents
+
+
 def convert_files(
     patterns: list[str],
     to: str,
@@ -59,8 +69,6 @@ def convert_files(
     workers: int = 1,
 ) -> list[FileSummary]:
     """Convert every input file; returns one summary per file (errors included, not raised)."""
-    from pipeline.runner import run
-
     files = expand_paths(patterns, "auto")
     outs = output_paths(files, out_dir)
     stage: dict[str, Any] = {"name": "convert", "to": to, "separator": separator, "stop": stop}
@@ -69,38 +77,55 @@ def convert_files(
     summaries = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for f, out in zip(files, outs, strict=True):
-        out.parent.mkdir(parents=True, exist_ok=True)
+        if not _make_folder_inside(out, out_dir):
+            error = f"{out} leads out of {out_dir} through a symlink; not written"
+            summaries.append(FileSummary(str(f), None, None, 0, 0, 0, error))
+            continue
         work = Path(tempfile.mkdtemp(prefix=".ftprep-convert-", dir=out_dir))
         try:
-            cfg = parse_config(
-                {
-                    "input": {"paths": [str(f)]},
-                    "stages": [stage],
-                    "output": {"dir": str(work)},
-                    "runner": {"workers": workers},
-                },
-                "ftprep convert",
-            )
-            result = run(cfg)
-        except PipelineError as exc:
-            shutil.rmtree(work, ignore_errors=True)
-            summaries.append(FileSummary(str(f), None, None, 0, 0, 0, str(exc)))
-            continue
-        try:
-            t = result.summary.totals
-            rejected_out = out.with_name(out.stem + ".rejected.jsonl")
-            os.replace(work / "train.jsonl", out)
-            if t["rejected"]:
-                os.replace(work / "rejected.jsonl", rejected_out)
-            elif rejected_out.exists():
-                rejected_out.unlink()
-            shape = result.summary.inputs[0].mapping["shape"]
-            summaries.append(
-                FileSummary(str(f), str(out), shape, t["rows_in"], t["train"], t["rejected"])
-            )
+            summaries.append(_convert_one(f, out, work, stage, workers))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return summaries
+
+
+def _make_folder_inside(out: Path, out_dir: Path) -> bool:
+    """Make `out`'s folder if it stays inside `out_dir`: checked before (mkdir would follow a
+    link out) and after."""
+    if not inside(out, out_dir):
+        return False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return inside(out, out_dir)
+
+
+def _convert_one(
+    f: Path, out: Path, work: Path, stage: dict[str, Any], workers: int
+) -> FileSummary:
+    """Convert one file through the folder `work` (removed by the caller, whatever happens)."""
+    from pipeline.runner import run
+
+    try:
+        cfg = parse_config(
+            {
+                "input": {"paths": [str(f)]},
+                "stages": [stage],
+                "output": {"dir": str(work)},
+                "runner": {"workers": workers},
+            },
+            "ftprep convert",
+        )
+        result = run(cfg)
+    except PipelineError as exc:
+        return FileSummary(str(f), None, None, 0, 0, 0, str(exc))
+    t = result.summary.totals
+    rejected_out = out.with_name(out.stem + ".rejected.jsonl")
+    os.replace(work / "train.jsonl", out)
+    if t["rejected"]:
+        os.replace(work / "rejected.jsonl", rejected_out)
+    elif rejected_out.exists():
+        rejected_out.unlink()
+    shape = result.summary.inputs[0].mapping["shape"]
+    return FileSummary(str(f), str(out), shape, t["rows_in"], t["train"], t["rejected"])
 
 
 def summary_table(summaries: list[FileSummary]) -> str:

@@ -9,6 +9,9 @@ Jupyter kernel. A new worker process normally re-runs the caller's main module (
 the guard is for); the work and set-up functions here always live in importable modules, so
 the main module is hidden from the workers while they start (`_main_module_hidden`).
 
+A signal (SIGINT, SIGTERM) stops the parent; leaving the pool terminates the workers. Workers
+ignore SIGINT themselves, so Ctrl-C in a terminal gives one message, not one per process.
+
 An exception in a worker's set-up is raised from that worker's first unit: a pool whose
 initializer raises would start a new worker, and another, forever, without telling the caller.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import signal
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -77,6 +81,9 @@ def _own_scratch(scratch: Path) -> Path:
 
 
 def _setup_worker(setup: Callable[..., None], scratch: Path, args: tuple[Any, ...]) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops the pool (terminate), and a
+    # worker must not print a KeyboardInterrupt traceback of its own meanwhile.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         setup(_own_scratch(scratch), *args)
     except Exception as exc:  # raised from the first unit: a dying initializer respawns forever

@@ -2,13 +2,16 @@
 
 Every output is written into a temporary folder inside the output dir and renamed into place
 only when the whole run succeeded, so a failed or killed run never leaves a partial file at a
-final path and keeps the previous outputs. Lines are UTF-8 without BOM, LF, no `\\/` escaping.
+final path and keeps the previous outputs. SIGINT and SIGTERM are held back while the files are
+renamed into place, so a stopped run leaves either all the old outputs or all the new ones.
+Lines are UTF-8 without BOM, LF, no `\\/` escaping.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -142,6 +145,13 @@ class AtomicOutputs:
 
     def commit(self, managed: tuple[str, ...] = ()) -> list[Path]:
         """Rename every produced file into place; remove stale `managed` outputs not produced."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            return self._commit(managed)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _commit(self, managed: tuple[str, ...]) -> list[Path]:
         finals = []
         for name in self.produced:
             final = self.out_dir / name
