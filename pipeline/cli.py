@@ -37,7 +37,7 @@ def _friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except PipelineError as exc:
-            click.echo(f"ftprep: error: {exc}", err=True)
+            click.echo(f"ftprep: error: {' '.join(str(exc).split())}", err=True)  # one line
             sys.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT

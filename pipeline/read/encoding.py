@@ -6,7 +6,9 @@ Rules, in order:
    codec name is checked with `codecs.lookup`; the whole file is still checked to decode
    strictly, so a wrong override fails up front with the byte offset instead of mid-run.
    A BOM of the same encoding is removed (``utf-16``/``utf-32`` take their byte order from it).
-2. A byte-order mark decides UTF-8, UTF-16 or UTF-32 (LE/BE) and is removed.
+2. A byte-order mark decides UTF-8, UTF-16 or UTF-32 (LE/BE) and is removed. Without one,
+   UTF-16/32 is told by its NUL bytes (one in every code unit of ASCII/BMP text, at the same
+   position), which no other text has.
 3. Otherwise the whole file is checked as strict UTF-8, streamed in chunks through an
    incremental decoder (a 1 GB file is never held in memory). ASCII-only files are UTF-8.
 4. If that fails, chardet looks at a sample that starts near the first byte that is not
@@ -112,8 +114,10 @@ def replace_escapes(text: str) -> tuple[str, int]:
 
 
 def escaped_bytes(text: str, encoding: str) -> int:
-    """How many bytes ``text`` (decoded with the escape handler) took in the file."""
-    return len(text.encode(encoding, ESCAPE))
+    """How many bytes ``text`` (decoded with the escape handler) took in the file: one per
+    escaped byte, the rest encoded again (UTF-16/32 encoders take no byte-wise handler)."""
+    clean, escaped = _ESCAPED.subn("", text)
+    return len(clean.encode(encoding)) + escaped
 
 
 def escape_at(text: str, encoding: str) -> tuple[int, str] | None:
@@ -190,6 +194,29 @@ def utf8_counts(path: Path) -> tuple[int, int]:
                 good += len(text) - len(text.encode("ascii", "ignore")) - escaped
             if not chunk:
                 return bad, good
+
+
+def _wide_without_bom(path: Path) -> str | None:
+    """UTF-16/32 without a BOM, told by where its NUL bytes fall in the first 64 KiB: text in
+    them is mostly ASCII or BMP, so one byte of every code unit is NUL. Other text holds
+    almost no NUL bytes (and would be valid, NUL-ridden UTF-8)."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    n = len(head) - len(head) % 4
+    if n < 4 or head.count(0) < n // 4:
+        return None
+    units = [head[i:n:4].count(0) for i in range(4)]  # NULs at each position mod 4
+    quarter = n // 4
+    if units[1] + units[2] + units[3] > 0.9 * 3 * quarter and units[0] < 0.1 * quarter:
+        return "utf-32-le"
+    if units[0] + units[1] + units[2] > 0.9 * 3 * quarter and units[3] < 0.1 * quarter:
+        return "utf-32-be"
+    odd, even = units[1] + units[3], units[0] + units[2]
+    if odd > 0.6 * 2 * quarter and even < 0.1 * 2 * quarter:
+        return "utf-16-le"
+    if even > 0.6 * 2 * quarter and odd < 0.1 * 2 * quarter:
+        return "utf-16-be"
+    return None
 
 
 def _byte_at(path: Path, offset: int) -> str:
@@ -290,6 +317,15 @@ def detect(path: Path, override: str = "auto", errors: str = "strict") -> Detect
                 f"{_byte_at(path, offset)} at byte offset {offset} is not {encoding} ({reason})",
             )
         return Detected(encoding, bom_len, True, 1.0)
+
+    wide = _wide_without_bom(path)
+    if wide is not None:
+        bad = first_bad_byte(path, wide)
+        if bad is None:
+            return Detected(wide, 0, False, 1.0)
+        if errors != "strict":
+            return Detected(wide, 0, False, 1.0, invalid=bad[0])
+        raise _undecodable(path, f"it looks like {wide} but byte offset {bad[0]} is not ({bad[1]})")
 
     bad = first_bad_byte(path, "utf-8")
     if bad is None:

@@ -97,6 +97,10 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
             f"{path}: invalid JSON at line {e.lineno}, column {e.colno} (character {e.pos}): "
             f"{e.msg}.{hint}"
         ) from None
+    if re.search(r"\d{20}", text):  # integers past 64 bits: kept exact, not made floats
+        from pipeline.read.jsonl import exact
+
+        data = exact(text, data)
     del text
     records = _records(path, data)
 

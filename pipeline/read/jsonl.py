@@ -10,15 +10,20 @@ Reason codes: `json_invalid` (the line is not valid JSON; the message is the par
 that do not decode; the message has the byte offset), `record_too_large` (the line is longer
 than `max_record_bytes`), `json_too_deep` (nested deeper than `max_json_depth`). Warning code:
 `encoding_replaced` (with `input.encoding_errors: replace`).
+
+An integer too long for 64 bits is kept exact (a line holding one is parsed again by the
+standard library): a field that is written then fails `record_unserializable` instead of
+turning silently into a float.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -34,6 +39,7 @@ from pipeline.read.encoding import (
 
 _BLOCK = 1 << 22
 _DEFAULT = ReadOptions()
+_LONG_NUMBER = re.compile(rb"\d{20}")  # 2**64 has 20 digits: a longer integer may lose digits
 
 
 def too_large(lineno: int, offset: int, size: int, limit: int, unit: str = "bytes") -> RawRow:
@@ -76,6 +82,8 @@ def _parsed(text: bytes | str, lineno: int, opts: ReadOptions) -> RawRow:
             reason="json_invalid",
             message=f"not valid JSON at column {exc.colno}: {exc.msg}; fix or remove the line",
         )
+    if _LONG_NUMBER.search(text if isinstance(text, bytes) else text.encode()):
+        value = exact(text, value)
     if not isinstance(value, dict):
         return RawRow(
             lineno,
@@ -87,6 +95,17 @@ def _parsed(text: bytes | str, lineno: int, opts: ReadOptions) -> RawRow:
     if _brackets(text) > limit and depth_over(value, limit):  # the count is cheap, the walk not
         return too_deep(lineno, _text(text), limit)
     return RawRow(lineno, record=value)
+
+
+def exact(text: bytes | str, value: Any) -> Any:
+    """`value` parsed again by the standard library, which keeps integers past 64 bits exact
+    (orjson turns them into floats, silently). Only for text with a long run of digits."""
+    import json
+
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return value
 
 
 def _brackets(text: bytes | str) -> int:

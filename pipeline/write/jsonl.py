@@ -48,8 +48,14 @@ def dumps(value: Any) -> bytes:
 
 
 def dumps_lenient(value: Any) -> bytes:
-    """Like `dumps`, but anything orjson cannot encode is written as its `str()`."""
-    return orjson.dumps(value, option=_OPTS, default=str)
+    """Like `dumps`, but anything orjson cannot encode is written as its `str()`, and an
+    integer past 64 bits exactly (by the standard library, which has no such limit)."""
+    try:
+        return orjson.dumps(value, option=_OPTS, default=str)
+    except orjson.JSONEncodeError:
+        import json
+
+        return json.dumps(value, default=str, ensure_ascii=False).encode()
 
 
 def output_record(row: dict[str, Any]) -> dict[str, Any]:
