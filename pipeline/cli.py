@@ -24,18 +24,16 @@ from pipeline.shapes import SHAPES
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise Interrupted(signum)
-
-
 def _friendly(fn: F) -> F:
     """One line and an exit code for a user mistake or a signal, never a traceback."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+        from pipeline.signals import installed
+
         try:
-            return fn(*args, **kwargs)
+            with installed():
+                return fn(*args, **kwargs)
         except PipelineError as exc:
             click.echo(f"ftprep: error: {' '.join(str(exc).split())}", err=True)  # one line
             sys.exit(exc.exit_code)
@@ -43,14 +41,12 @@ def _friendly(fn: F) -> F:
             signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
             name = signal.Signals(signum).name
             click.echo(
-                f"ftprep: stopped by {name}: temporary files removed, no output written "
-                "(the previous outputs are as they were)",
+                f"ftprep: stopped by {name}: temporary files removed, no partial output "
+                "written (the folder holds the previous outputs, or this run's if they were "
+                "already being put in place)",
                 err=True,
             )
             sys.exit(128 + signum)
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
     return wrapper  # type: ignore[return-value]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -127,6 +126,28 @@ def rejected_line(
     )
 
 
+TMP_PREFIX = ".ftprep-tmp-"  # + the pid of the run that writes it
+
+
+def _remove_dead(out_dir: Path) -> None:
+    """Remove the temporary folders that killed runs (SIGKILL, a power cut) left behind: those
+    whose run's process no longer exists. A live run's folder is left alone."""
+    for folder in out_dir.glob(f"{TMP_PREFIX}*-*"):
+        pid = folder.name[len(TMP_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class AtomicOutputs:
     """A temporary folder in the output dir whose files are renamed into place on `commit`."""
 
@@ -136,7 +157,8 @@ class AtomicOutputs:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PipelineError(f"{out_dir}: cannot create the output directory ({exc})") from None
-        self.tmp = Path(tempfile.mkdtemp(prefix=".ftprep-tmp-", dir=out_dir))
+        _remove_dead(out_dir)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=out_dir))
         self.produced: list[str] = []
 
     def path(self, name: str) -> Path:
@@ -151,11 +173,10 @@ class AtomicOutputs:
 
     def commit(self, managed: tuple[str, ...] = ()) -> list[Path]:
         """Rename every produced file into place; remove stale `managed` outputs not produced."""
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
+        from pipeline.signals import held
+
+        with held():
             return self._commit(managed)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def _commit(self, managed: tuple[str, ...]) -> list[Path]:
         finals = []
