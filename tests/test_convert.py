@@ -120,3 +120,29 @@ def test_cli_targets_lists_and_shows() -> None:
     result = CliRunner().invoke(main, ["targets", "openai:gpt-4o-mini"])
     assert result.exit_code == 2
     assert "did you mean openai:gpt-4o-mini-2024-07-18" in result.output
+
+
+def test_outputs_never_leave_the_output_folder(tmp_path: Path) -> None:
+    import os
+
+    from pipeline.conversion import convert_files, output_paths
+
+    src = tmp_path / "in"
+    row = [{"prompt": "Q", "completion": " A"}]
+    write_jsonl(src / "sub" / "a.jsonl", row)
+    write_jsonl(src / "b.jsonl", row)
+    out = tmp_path / "out"
+    # `..` and absolute paths: outputs are relative to the inputs' common folder
+    dotted = src / "sub" / ".." / "sub" / "a.jsonl"
+    paths = output_paths([dotted, (src / "b.jsonl").resolve()], out)
+    assert paths == [out / "sub" / "a.jsonl", out / "b.jsonl"]
+    # a folder inside --out that is a symlink to somewhere else is refused, nothing written there
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    out.mkdir()
+    os.symlink(outside, out / "sub")
+    summaries = convert_files([str(src)], "chat", out)
+    by_source = {Path(s.source).name: s for s in summaries}
+    assert by_source["a.jsonl"].error is not None and "leads out of" in by_source["a.jsonl"].error
+    assert by_source["b.jsonl"].error is None and (out / "b.jsonl").exists()
+    assert list(outside.iterdir()) == []
