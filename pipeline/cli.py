@@ -1,12 +1,15 @@
 """Command line: a thin click layer over the library.
 
-Exit codes: 0 clean, 1 the gate failed, 2 usage, config or unreadable input. A `PipelineError`
-is printed as one line naming the file, line or key and what to change; no traceback.
+Exit codes: 0 clean, 1 the gate failed, 2 usage, config or unreadable input (or outputs that
+could not be written), 130 stopped by SIGINT (Ctrl-C), 143 stopped by SIGTERM. A
+`PipelineError` or a signal is printed as one line naming the file, line or key and what to
+change; no traceback.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -15,20 +18,35 @@ from typing import Any, TypeVar
 
 import click
 
-from pipeline.errors import PipelineError
+from pipeline.errors import Interrupted, PipelineError
 from pipeline.shapes import SHAPES
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _friendly(fn: F) -> F:
+    """One line and an exit code for a user mistake or a signal, never a traceback."""
+
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pipeline.signals import installed
+
         try:
-            return fn(*args, **kwargs)
+            with installed():
+                return fn(*args, **kwargs)
         except PipelineError as exc:
-            click.echo(f"ftprep: error: {exc}", err=True)
+            click.echo(f"ftprep: error: {' '.join(str(exc).split())}", err=True)  # one line
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt as exc:
+            signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+            name = signal.Signals(signum).name
+            click.echo(
+                f"ftprep: stopped by {name}: temporary files removed, no partial output "
+                "written (the folder holds the previous outputs, or this run's if they were "
+                "already being put in place)",
+                err=True,
+            )
+            sys.exit(128 + signum)
 
     return wrapper  # type: ignore[return-value]
 

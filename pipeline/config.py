@@ -20,6 +20,7 @@ import yaml
 
 from pipeline.configdoc import ConfigValueError, doc
 from pipeline.errors import PipelineError
+from pipeline.read.base import Limits
 from pipeline.registry import stages as registered_stages
 
 FORMATS = ("auto", "csv", "tsv", "xlsx", "json", "jsonl", "parquet")
@@ -51,6 +52,19 @@ class InputConfig:
         "`auto` (BOM, then strict UTF-8, then chardet), or a Python codec name such as `gbk` "
         "that overrides detection.",
         "auto",
+    )
+    encoding_errors: Literal["reject", "replace", "strict"] = doc(
+        "What to do with bytes that do not decode in a file that is otherwise text in its "
+        "encoding (e.g. invalid UTF-8 in a UTF-8 file): `reject` the records that hold them "
+        "(`encoding_invalid`, with line and byte offset), `replace` them by U+FFFD and keep "
+        "the record (warning `encoding_replaced`, counted), or `strict`: refuse the file "
+        "(exit 2).",
+        "reject",
+    )
+    limits: Limits = doc(
+        "What one input may cost; past a record limit the record is rejected, past a file "
+        "limit the file is refused (exit 2) before it is parsed.",
+        Limits(),
     )
     sheet: str | None = doc("XLSX sheet name; null reads the first sheet.", None)
     delimiter: str | None = doc(

@@ -7,6 +7,10 @@ the folder the inputs have in common), plus `<name>.rejected.jsonl` next to it w
 were rejected. Each file is mapped on its own; one that cannot be read or mapped is named in
 its summary and the others still convert. Each output is renamed into place only when its file
 is done.
+
+Output names come from input paths, so they are checked to stay inside `--out`: a relative
+path keeps no `..` (it is taken from the absolute, normalised path), and a folder on the way
+that is a symlink leading out of `--out` refuses the file (`inside`).
 """
 
 from __future__ import annotations
@@ -63,6 +67,12 @@ def output_paths(files: list[Path], out_dir: Path) -> list[Path]:
     return outs
 
 
+def inside(out: Path, out_dir: Path) -> bool:
+    """Whether `out`, with every symlink on its way resolved, lies inside `out_dir`."""
+    root = out_dir.resolve()
+    return out.parent.resolve() == root or root in out.parent.resolve().parents
+
+
 def convert_files(
     patterns: list[str],
     to: str,
@@ -82,7 +92,6 @@ def convert_files(
     written is validated (`validate_schema`) against `target`, or the rules of the output shape
     (`VALIDATE_AS`), so a converted file passes `ftprep check`.
     """
-    from pipeline.runner import run
     from pipeline.targets import get_target
 
     if target is not None:
@@ -101,44 +110,63 @@ def convert_files(
     summaries = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for f, out in zip(files, outs, strict=True):
-        out.parent.mkdir(parents=True, exist_ok=True)
+        if not _make_folder_inside(out, out_dir):
+            error = f"{out} leads out of {out_dir} through a symlink; not written"
+            summaries.append(FileSummary(str(f), None, None, 0, 0, 0, error))
+            continue
         work = Path(tempfile.mkdtemp(prefix=".ftprep-convert-", dir=out_dir))
         try:
-            cfg = parse_config(
-                {
-                    "input": {"paths": [str(f)], **source},
-                    "stages": stages,
-                    "output": {"dir": str(work)},
-                    "runner": {"workers": workers},
-                },
-                "ftprep convert",
-            )
-            result = run(cfg)
-        except PipelineError as exc:
-            shutil.rmtree(work, ignore_errors=True)
-            summaries.append(FileSummary(str(f), None, None, 0, 0, 0, str(exc)))
-            continue
-        if result.summary.totals["rows_in"] == 0:  # nothing to convert: not an output
-            from pipeline.read import empty_file
-
-            shutil.rmtree(work, ignore_errors=True)
-            summaries.append(FileSummary(str(f), None, None, 0, 0, 0, f"{f}: {empty_file(f)}"))
-            continue
-        try:
-            t = result.summary.totals
-            rejected_out = out.with_name(out.stem + ".rejected.jsonl")
-            os.replace(work / "train.jsonl", out)
-            if t["rejected"]:
-                os.replace(work / "rejected.jsonl", rejected_out)
-            elif rejected_out.exists():
-                rejected_out.unlink()
-            shape = result.summary.inputs[0].mapping["shape"]
-            summaries.append(
-                FileSummary(str(f), str(out), shape, t["rows_in"], t["train"], t["rejected"])
-            )
+            summaries.append(_convert_one(f, out, work, stages, source, workers))
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return summaries
+
+
+def _make_folder_inside(out: Path, out_dir: Path) -> bool:
+    """Make `out`'s folder if it stays inside `out_dir`: checked before (mkdir would follow a
+    link out) and after."""
+    if not inside(out, out_dir):
+        return False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return inside(out, out_dir)
+
+
+def _convert_one(
+    f: Path,
+    out: Path,
+    work: Path,
+    stages: list[dict[str, Any]],
+    source: dict[str, Any],
+    workers: int,
+) -> FileSummary:
+    """Convert one file through the folder `work` (removed by the caller, whatever happens)."""
+    from pipeline.read import empty_file
+    from pipeline.runner import run
+
+    try:
+        cfg = parse_config(
+            {
+                "input": {"paths": [str(f)], **source},
+                "stages": stages,
+                "output": {"dir": str(work)},
+                "runner": {"workers": workers},
+            },
+            "ftprep convert",
+        )
+        result = run(cfg)
+    except PipelineError as exc:
+        return FileSummary(str(f), None, None, 0, 0, 0, str(exc))
+    t = result.summary.totals
+    if t["rows_in"] == 0:  # nothing to convert: not an output
+        return FileSummary(str(f), None, None, 0, 0, 0, f"{f}: {empty_file(f)}")
+    rejected_out = out.with_name(out.stem + ".rejected.jsonl")
+    os.replace(work / "train.jsonl", out)
+    if t["rejected"]:
+        os.replace(work / "rejected.jsonl", rejected_out)
+    elif rejected_out.exists():
+        rejected_out.unlink()
+    shape = result.summary.inputs[0].mapping["shape"]
+    return FileSummary(str(f), str(out), shape, t["rows_in"], t["train"], t["rejected"])
 
 
 def summary_table(summaries: list[FileSummary]) -> str:

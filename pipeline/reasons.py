@@ -26,6 +26,24 @@ REASONS: dict[str, tuple[str, str]] = {
         "XLSX row has values past the header's last column. The row is rejected whole rather "
         "than read with shifted columns.",
     ),
+    "encoding_invalid": (
+        "read",
+        "The record holds bytes that do not decode in its file's encoding (invalid UTF-8 in an "
+        "otherwise UTF-8 file, or in the encoding detected or set); the message has the line "
+        "and the byte offset of the first one. Fix the bytes, or set "
+        "`input.encoding_errors: replace` to keep the record with U+FFFD in their place.",
+    ),
+    "record_too_large": (
+        "read",
+        "A JSONL line, CSV/TSV line or field, or XLSX cell is longer than "
+        "`input.limits.max_record_bytes` (16 MiB); it is not read into memory. Split or "
+        "shorten it, or raise the limit.",
+    ),
+    "json_too_deep": (
+        "read",
+        "A JSON or JSONL record nests objects and arrays deeper than "
+        "`input.limits.max_json_depth` (64). Flatten it, or raise the limit (at most 200).",
+    ),
     "shape_invalid": (
         "read",
         "A record does not fit its file's shape: a ShareGPT `conversations` that is not a list "
@@ -257,6 +275,12 @@ REASONS: dict[str, tuple[str, str]] = {
 
 # Warning codes: the record is kept, and the report lists the code with counts and lines.
 WARNINGS: dict[str, tuple[str, str]] = {
+    "encoding_replaced": (
+        "read",
+        "With `input.encoding_errors: replace`: bytes of the record that do not decode were "
+        "replaced by U+FFFD (the message says how many); the report counts them under the "
+        "`read` step's changes.",
+    ),
     # --- validate_schema (add its codes below this line) ---
     "user_missing": (
         "validate_schema",

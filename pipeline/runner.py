@@ -19,6 +19,7 @@ Outputs depend only on the inputs and the config: not on batch size, worker coun
 
 from __future__ import annotations
 
+import errno
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -252,10 +253,6 @@ def _inputs(inputs: list[InputFile], results: list[UnitResult]) -> list[InputSum
 def run(cfg: Config, *, engine: Engine | None = None, progress: bool = False) -> RunResult:
     """Run a validated config end to end; returns the report. Raises PipelineError.
     `progress` draws a bar per input on stderr (`pipeline.progress`)."""
-    from pipeline import __version__
-    from pipeline.report.files import write_reports
-    from pipeline.report.stats import message_section, token_section
-
     check_suites(cfg.gate.expectations)
     target_info: dict[str, Any] = {}
     if cfg.target is not None:
@@ -269,6 +266,41 @@ def run(cfg: Config, *, engine: Engine | None = None, progress: bool = False) ->
     for inp in inputs:
         log.info("%s: %s, %s shape", inp.source, inp.fmt, inp.mapping.shape)
     out_dir = Path(cfg.output.dir)
+    try:
+        return _run_into(cfg, inputs, out_dir, engine, target_info, retired, progress)
+    except OSError as exc:
+        raise write_error(out_dir, exc) from None
+
+
+def write_error(out_dir: Path, exc: OSError) -> PipelineError:
+    """One line for an OSError while a run writes: the folder, the cause, and that nothing
+    was written (`AtomicOutputs` removed its temporary folder on the way out)."""
+    cause = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc):
+        hint = "free some space or choose another folder with --out"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "choose a folder you can write to with --out"
+    else:
+        hint = f"the file was {exc.filename}" if exc.filename else "check the folder"
+    return PipelineError(
+        f"{out_dir}: cannot write the outputs: {cause}; nothing was written and the previous "
+        f"outputs are as they were. {hint[0].upper()}{hint[1:]}."
+    )
+
+
+def _run_into(
+    cfg: Config,
+    inputs: list[InputFile],
+    out_dir: Path,
+    engine: Engine | None,
+    target_info: dict[str, Any],
+    retired: list[Problem],
+    progress: bool,
+) -> RunResult:
+    from pipeline import __version__ as version
+    from pipeline.report.files import write_reports
+    from pipeline.report.stats import message_section, token_section
+
     with AtomicOutputs(out_dir) as outputs:
         scratch = outputs.scratch("")
         results, tally = _execute(cfg, inputs, scratch, engine, inspect=False, progress=progress)
@@ -283,7 +315,7 @@ def run(cfg: Config, *, engine: Engine | None = None, progress: bool = False) ->
         verdict, expectations = assess_run(cfg.gate, str(out_dir), totals, dataset_info, table)
         verdict.problems[:0] = retired
         summary = RunSummary(
-            version=__version__,
+            version=version,
             config=cfg.source,
             target=cfg.target,
             inputs=_inputs(inputs, results),

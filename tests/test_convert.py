@@ -212,3 +212,29 @@ def test_run_columns_from_the_command_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "12 records in: " in result.output
+
+
+def test_outputs_never_leave_the_output_folder(tmp_path: Path) -> None:
+    import os
+
+    from pipeline.conversion import convert_files, output_paths
+
+    src = tmp_path / "in"
+    row = [{"prompt": "Q", "completion": " A"}]
+    write_jsonl(src / "sub" / "a.jsonl", row)
+    write_jsonl(src / "b.jsonl", row)
+    out = tmp_path / "out"
+    # `..` and absolute paths: outputs are relative to the inputs' common folder
+    dotted = src / "sub" / ".." / "sub" / "a.jsonl"
+    paths = output_paths([dotted, (src / "b.jsonl").resolve()], out)
+    assert paths == [out / "sub" / "a.jsonl", out / "b.jsonl"]
+    # a folder inside --out that is a symlink to somewhere else is refused, nothing written there
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    out.mkdir()
+    os.symlink(outside, out / "sub")
+    summaries = convert_files([str(src)], "chat", out)
+    by_source = {Path(s.source).name: s for s in summaries}
+    assert by_source["a.jsonl"].error is not None and "leads out of" in by_source["a.jsonl"].error
+    assert by_source["b.jsonl"].error is None and (out / "b.jsonl").exists()
+    assert list(outside.iterdir()) == []

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.read import delimited
-from pipeline.read.base import RawRow, Reader, ReadOptions, ReadStats
+from pipeline.read.base import Limits, RawRow, Reader, ReadOptions, ReadStats
 from pipeline.read.delimited import choose_delimiter, clean_header, read_csv, read_tsv
 from tests.conftest import corpus_file
 
@@ -211,21 +210,55 @@ def test_unparseable_header_is_a_pipeline_error(tmp_path: Path) -> None:
         read(write(tmp_path, '"q"x,a\n1,2\n'))
 
 
-def test_csv_parse_error_becomes_a_row_and_reading_goes_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    old = csv.field_size_limit()
-    try:
-        csv.field_size_limit(10)
-        monkeypatch.setattr(delimited, "FIELD_SIZE_LIMIT", 5)
-        rows, _ = read(write(tmp_path, "q,a\n1,short\n2,this field is too long\n3,ok\n"))
-    finally:
-        csv.field_size_limit(old)
+def _limited(path: Path, limit: int) -> list[RawRow]:
+    stats = ReadStats()
+    return list(read_csv(path, ReadOptions(limits=Limits(max_record_bytes=limit)), stats))
+
+
+def test_a_line_past_the_record_limit_is_too_large_and_reading_goes_on(tmp_path: Path) -> None:
+    rows = _limited(write(tmp_path, "q,a\n1,short\n2,this line is too long\n3,ok\n"), 20)
     assert rows[0].record == {"q": "1", "a": "short"}
-    assert rows[1].reason == "row_malformed" and rows[1].line == 3
-    assert rows[1].raw == "2,this field is too long"
-    assert rows[1].message is not None and "field larger than field limit" in rows[1].message
+    assert rows[1].reason == "record_too_large" and rows[1].line == 3
+    assert rows[1].raw is None  # read through, never held
+    assert rows[1].message is not None and "max_record_bytes (20)" in rows[1].message
     assert rows[2] == RawRow(line=4, record={"q": "3", "a": "ok"})
+
+
+def test_a_field_past_the_record_limit_is_too_large_and_reading_goes_on(tmp_path: Path) -> None:
+    text = 'q,a\n1,short\n2,"aaaaaaaaaa\nbbbbbbbbbb\ncccc"\n3,ok\n'
+    rows = _limited(write(tmp_path, text), 15)
+    assert rows[1].reason == "record_too_large" and rows[1].line == 3
+    # the parser gives up as soon as the field passes the limit; the rest of it is a row of its own
+    assert rows[1].message is not None and "lines 3-4" in rows[1].message
+    assert rows[2].reason == "row_malformed" and rows[2].line == 5
+    assert rows[3] == RawRow(line=6, record={"q": "3", "a": "ok"})
+    assert csv.field_size_limit() == 15  # the limit is in force, not csv's default
+
+
+def test_invalid_bytes_reject_only_their_row_with_line_and_offset(tmp_path: Path) -> None:
+    data = "q,a\n1,café\n".encode() + b"2,bad \xff\n" + "3,ok é\n".encode()
+    rows, stats = read(write(tmp_path, data))
+    assert stats.encoding == "utf-8"
+    assert [r.reason for r in rows] == [None, "encoding_invalid", None]
+    assert rows[1].line == 3
+    offset = data.index(b"\xff")
+    assert f"byte offset {offset}" in (rows[1].message or "")
+    assert rows[1].raw == "2,bad \ufffd"
+    assert rows[2].record == {"q": "3", "a": "ok é"}
+
+
+def test_invalid_bytes_replaced_keep_the_row_with_a_warning(tmp_path: Path) -> None:
+    data = "q,a\n1,café crème\n".encode() + b"2,bad \xff\xfe\n"
+    rows, _ = read(write(tmp_path, data), encoding_errors="replace")
+    assert rows[1].record == {"q": "2", "a": "bad \ufffd\ufffd"}
+    assert rows[1].warning is not None and rows[1].warning[0] == "encoding_replaced"
+    assert "2 byte(s)" in rows[1].warning[1]
+
+
+def test_invalid_bytes_strict_fail_the_file(tmp_path: Path) -> None:
+    data = "q,a\n1,café\n".encode() + b"2,bad \xff\n"
+    with pytest.raises(PipelineError, match=r"byte offset 18\b"):
+        read(write(tmp_path, data), encoding_errors="strict")
 
 
 def test_long_fields_are_allowed(tmp_path: Path) -> None:

@@ -9,6 +9,10 @@ Jupyter kernel. A new worker process normally re-runs the caller's main module (
 the guard is for); the work and set-up functions here always live in importable modules, so
 the main module is hidden from the workers while they start (`_main_module_hidden`).
 
+A signal (SIGINT, SIGTERM) stops the parent; leaving the pool terminates the workers. Workers
+ignore SIGINT from birth (`worker_signals`, preloaded by the forkserver), so Ctrl-C in a
+terminal gives one message, not one per process; signals are held while the pool starts.
+
 An exception in a worker's set-up is raised from that worker's first unit: a pool whose
 initializer raises would start a new worker, and another, forever, without telling the caller.
 """
@@ -19,16 +23,20 @@ import contextlib
 import multiprocessing as mp
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline import signals
+
 U = TypeVar("U")
 R = TypeVar("R")
 
 IN_FLIGHT_PER_WORKER = 2
-PRELOAD = ["pipeline.runner", "pipeline.registry"]
+PRELOAD = ["pipeline.engine.worker_signals", "pipeline.runner", "pipeline.registry"]
+START_TIMEOUT = 60.0  # seconds for every worker of a new pool to be set up
 
 
 class LocalEngine:
@@ -53,11 +61,23 @@ class LocalEngine:
             return
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
-        with _main_module_hidden():
-            pool = ctx.Pool(
-                self.workers, initializer=_setup_worker, initargs=(setup, scratch, setup_args)
-            )
+        # A signal waits until every worker is set up: a pool terminated while a worker is
+        # still unpickling its start-up state makes that worker print a traceback.
+        # It is raised inside `with pool`, which terminates the pool.
+        signals.hold()
+        try:
+            with _main_module_hidden():
+                pool = ctx.Pool(
+                    self.workers, initializer=_setup_worker, initargs=(setup, scratch, setup_args)
+                )
+        except BaseException:
+            signals.release()
+            raise
         with pool:
+            try:
+                _wait_started(Path(scratch), self.workers)
+            finally:
+                signals.release()
             in_flight: deque[Any] = deque()
             for unit in units:
                 in_flight.append(pool.apply_async(_work, (work, unit)))
@@ -68,6 +88,13 @@ class LocalEngine:
 
 
 _SETUP_ERROR: list[BaseException] = []
+
+
+def _wait_started(scratch: Path, workers: int) -> None:
+    """Wait until `workers` workers have made their scratch folders (their set-up began)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while len(list(scratch.glob("worker-*"))) < workers and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _own_scratch(scratch: Path) -> Path:

@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline.reasons import check
+from pipeline.configdoc import ConfigValueError, doc
+from pipeline.reasons import check, check_warning
+
+MiB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,81 @@ class RawRow:
     raw: str | None = None  # the raw text when the row could not be parsed
     reason: str | None = None  # read-level reject code (json_invalid, row_malformed, ...)
     message: str | None = None
+    warning: tuple[str, str] | None = None  # (code, message) of a kept record the reader changed
 
     def __post_init__(self) -> None:
         if self.reason is not None:
             check(self.reason)
+        if self.warning is not None:
+            check_warning(self.warning[0])
+
+
+def depth_over(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than `limit` levels in `value` (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    return False
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one input may cost: past a record limit the record is rejected, past a file limit
+    the file is refused (exit 2), before the reader spends the time or memory."""
+
+    max_record_bytes: int = doc(
+        "Longest JSONL line, CSV/TSV physical line or field, or XLSX cell text, in bytes "
+        "(characters for text not in UTF-8). A longer record is rejected `record_too_large` "
+        "without being held in memory. 16 MiB.",
+        16 * MiB,
+    )
+    max_json_depth: int = doc(
+        "Deepest nesting of objects and arrays in one JSON or JSONL record (the record itself "
+        "is level 1). A deeper record is rejected `json_too_deep`; at most 200, as ftprep must "
+        "be able to write every record back as JSON.",
+        64,
+    )
+    max_xlsx_unpacked_bytes: int = doc(
+        "XLSX: the most the workbook's parts may unpack to, summed from the zip directory "
+        "before anything is parsed. Past it the file is refused. 1 GiB.",
+        1024 * MiB,
+    )
+    max_xlsx_ratio: int = doc(
+        "XLSX: the highest unpacked/packed size ratio of a part larger than 1 MiB unpacked (a "
+        "zip bomb); real workbooks stay under about 20.",
+        100,
+    )
+    max_xlsx_shared_strings: int = doc(
+        "XLSX: the most shared strings (distinct cell texts), counted before the workbook is "
+        "opened: openpyxl holds them all in memory.",
+        2_000_000,
+    )
+    max_xlsx_cells: int = doc(
+        "XLSX: the most cells (rows x header columns) read from the sheet; past it the file is "
+        "refused.",
+        20_000_000,
+    )
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_record_bytes",
+            "max_xlsx_unpacked_bytes",
+            "max_xlsx_ratio",
+            "max_xlsx_shared_strings",
+            "max_xlsx_cells",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigValueError(name, f"{getattr(self, name)}; expected >= 1")
+        if not 1 <= self.max_json_depth <= 200:
+            raise ConfigValueError(
+                "max_json_depth", f"{self.max_json_depth}; expected a whole number in [1, 200]"
+            )
 
 
 @dataclass(frozen=True)
@@ -44,6 +118,8 @@ class ReadOptions:
     encoding: str = "auto"  # "auto" or a Python codec name
     sheet: str | None = None  # XLSX sheet; None = the first
     delimiter: str | None = None  # CSV/TSV; None = "," for csv, "\t" for tsv, or sniffed
+    encoding_errors: str = "reject"  # reject | replace | strict (pipeline.read.encoding)
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass

@@ -28,12 +28,20 @@ from typing import TextIO
 
 from pipeline.errors import PipelineError
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
-from pipeline.read.encoding import detect, open_text
+from pipeline.read.encoding import (
+    detect,
+    escape_at,
+    escaped_bytes,
+    first_escape,
+    invalid_message,
+    open_text,
+    replace_escapes,
+)
 
 SNIFF_CHARS = 64 * 1024  # characters read to find the header line and sniff the delimiter
 SNIFF_DELIMITERS = ",;\t|"
-FIELD_SIZE_LIMIT = 16 * 1024 * 1024  # csv's default (131,072 characters) is too small
 MALFORMED = "row_malformed"
+TOO_LARGE = "record_too_large"
 
 
 def clean_header(names: Iterable[str]) -> list[str]:
@@ -92,25 +100,57 @@ def choose_delimiter(sample: str, default: str) -> str:
     return max(present, key=header.count)
 
 
-class _Lines:
-    """Iterates a text stream by physical line, keeping the lines of the current row."""
+class _LineTooLong(Exception):
+    """A physical line longer than `max_record_bytes` (read through, not kept)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+class _Lines:
+    """Iterates a text stream by physical line, keeping the lines of the current row.
+
+    Counts the lines handed out, and, when `encoding` is given (a file with bytes that do not
+    decode), the byte offset where the current row starts. A line longer than `max_chars`
+    raises `_LineTooLong` after it has been read through.
+    """
+
+    def __init__(self, stream: TextIO, max_chars: int, encoding: str | None, start: int) -> None:
         self._stream = stream
         self._buffer: list[str] = []
+        self._max = max_chars
+        self._encoding = encoding
+        self.count = 0  # physical lines read
+        self.offset = start  # byte offset of the row being read (tracked with `encoding` only)
 
     def __iter__(self) -> Iterator[str]:
         return self
 
     def __next__(self) -> str:
-        line = next(self._stream)
+        line = self._stream.readline(self._max + 1)
+        if not line:
+            raise StopIteration
+        self.count += 1
         self._buffer.append(line)
+        if len(line) > self._max and not line.endswith(("\n", "\r")):
+            size = len(line)
+            while True:
+                more = self._stream.readline(1 << 20)
+                size += len(more)
+                if self._encoding is not None:
+                    self._buffer.append(more)
+                if not more or more.endswith(("\n", "\r")):
+                    break
+            raise _LineTooLong(size)
         return line
 
     def take(self) -> str:
         """The raw text read since the last call."""
         text = "".join(self._buffer)
         self._buffer.clear()
+        if self._encoding is not None:
+            self.offset += escaped_bytes(text, self._encoding)
         return text
 
 
@@ -124,8 +164,6 @@ def _hint(error: csv.Error) -> str:
         return "; a quoted field is never closed"
     if "expected after" in text:
         return '; text follows a closing quote (write a quote inside a quoted field as "")'
-    if "field larger than field limit" in text:
-        return "; a quoted field is probably never closed"
     return ""
 
 
@@ -133,7 +171,7 @@ def _read_delimited(
     path: Path, opts: ReadOptions, stats: ReadStats, default: str
 ) -> Iterator[RawRow]:
     path = Path(path)
-    detected = detect(path, opts.encoding)
+    detected = detect(path, opts.encoding, opts.encoding_errors)
     stats.encoding = detected.encoding
     stats.bom_removed = detected.bom_removed
     stats.confidence = detected.confidence
@@ -150,31 +188,39 @@ def _read_delimited(
         )
     stats.delimiter = delimiter
 
-    if csv.field_size_limit() < FIELD_SIZE_LIMIT:
-        csv.field_size_limit(FIELD_SIZE_LIMIT)
+    limit = opts.limits.max_record_bytes
+    csv.field_size_limit(limit)  # in characters: csv's default (131,072) is too small
+    tracked = detected.encoding if detected.invalid is not None else None
 
     with open_text(path, detected) as f:
-        lines = _Lines(f)
+        lines = _Lines(f, limit, tracked, detected.bom_len)
         reader = csv.reader(lines, delimiter=delimiter, strict=True)
         header: list[str] | None = None
         while True:
-            start = reader.line_num + 1
+            start = lines.count + 1
+            offset = lines.offset
             try:
                 fields = next(reader)
             except StopIteration:
                 break
-            except csv.Error as e:
+            except (csv.Error, _LineTooLong) as e:
                 raw = lines.take()
-                where = _lines_text(start, reader.line_num)
+                where = _lines_text(start, lines.count)
                 if header is None:
                     raise PipelineError(
-                        f"{path}: cannot parse the header row ({where}): {e}{_hint(e)}."
+                        f"{path}: cannot parse the header row ({where}): {_problem(e, limit)}."
                     ) from None
+                too_large = isinstance(e, _LineTooLong) or "field larger" in str(e)
                 yield RawRow(
                     line=start,
-                    reason=MALFORMED,
-                    message=f"cannot parse the row ({where}): {e}{_hint(e)}",
-                    raw=raw.rstrip("\r\n"),
+                    reason=TOO_LARGE if too_large else MALFORMED,
+                    message=(
+                        f"cannot parse the row ({where}, byte offset {offset}): "
+                        f"{_problem(e, limit)}"
+                        if too_large and tracked
+                        else f"cannot parse the row ({where}): {_problem(e, limit)}"
+                    ),
+                    raw=None if isinstance(e, _LineTooLong) else _raw_of(raw, too_large),
                 )
                 continue
             except UnicodeDecodeError as e:  # only if the file changed after detection
@@ -182,7 +228,35 @@ def _read_delimited(
                     f"{path}: does not decode as {detected.encoding} near line {start} ({e}). "
                     "Set `input.encoding: <name>` in the config."
                 ) from None
-            lines.take()
+            raw = lines.take()
+            warning = None
+            if tracked and first_escape(raw) is not None:
+                at = escape_at(raw, detected.encoding)
+                assert at is not None
+                if header is None and opts.encoding_errors == "reject":
+                    raise PipelineError(
+                        f"{path}: the header row ({_lines_text(start, lines.count)}) holds "
+                        f"bytes that are not valid {detected.encoding}: byte {at[1]} at byte "
+                        f"offset {offset + at[0]}. Fix the header, or set "
+                        "`input.encoding_errors: replace`."
+                    )
+                if opts.encoding_errors == "reject":
+                    yield RawRow(
+                        line=start,
+                        reason="encoding_invalid",
+                        message=invalid_message(
+                            detected.encoding, start, offset + at[0], at[1], "the row at line"
+                        ),
+                        raw=replace_escapes(raw)[0].rstrip("\r\n"),
+                    )
+                    continue
+                fixed = [replace_escapes(v) for v in fields]
+                fields = [v for v, _n in fixed]
+                n = sum(k for _v, k in fixed)
+                warning = (
+                    "encoding_replaced",
+                    f"{n} byte(s) that are not valid {detected.encoding} replaced by U+FFFD",
+                )
 
             if not fields:
                 stats.blank_lines += 1
@@ -195,7 +269,7 @@ def _read_delimited(
                 stats.empty_rows += 1
                 continue
             if len(fields) != len(header):
-                end = reader.line_num
+                end = lines.count
                 span = (
                     f" ({_lines_text(start, end)}: is a quote unbalanced?)" if end > start else ""
                 )
@@ -208,7 +282,30 @@ def _read_delimited(
                     raw=delimiter.join(fields),
                 )
                 continue
-            yield RawRow(line=start, record=dict(zip(header, fields, strict=True)))
+            yield RawRow(
+                line=start, record=dict(zip(header, fields, strict=True)), warning=warning
+            )
+
+
+def _problem(error: Exception, limit: int) -> str:
+    if isinstance(error, _LineTooLong):
+        return (
+            f"a line of {error.size} characters, more than input.limits.max_record_bytes "
+            f"({limit}); it was not read"
+        )
+    if "field larger" in str(error):
+        return (
+            f"a field longer than input.limits.max_record_bytes ({limit} characters), or a "
+            "quoted field that is never closed"
+        )
+    assert isinstance(error, csv.Error)
+    return f"{error}{_hint(error)}"
+
+
+def _raw_of(raw: str, too_large: bool) -> str:
+    """The raw text of a row that could not be parsed; its start only when it is too large."""
+    raw = raw.rstrip("\r\n")
+    return raw[:1000] + "…" if too_large and len(raw) > 1000 else raw
 
 
 def read_csv(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:

@@ -6,7 +6,9 @@ Rules, in order:
    codec name is checked with `codecs.lookup`; the whole file is still checked to decode
    strictly, so a wrong override fails up front with the byte offset instead of mid-run.
    A BOM of the same encoding is removed (``utf-16``/``utf-32`` take their byte order from it).
-2. A byte-order mark decides UTF-8, UTF-16 or UTF-32 (LE/BE) and is removed.
+2. A byte-order mark decides UTF-8, UTF-16 or UTF-32 (LE/BE) and is removed. Without one,
+   UTF-16/32 is told by its NUL bytes (one in every code unit of ASCII/BMP text, at the same
+   position), which no other text has.
 3. Otherwise the whole file is checked as strict UTF-8, streamed in chunks through an
    incremental decoder (a 1 GB file is never held in memory). ASCII-only files are UTF-8.
 4. If that fails, chardet looks at a sample that starts near the first byte that is not
@@ -16,14 +18,25 @@ Rules, in order:
 5. If nothing decodes the file, `PipelineError` names the file, the byte offset and the
    ``input.encoding`` setting that fixes it.
 
-`open_text` returns a strict text stream with ``newline=""``: line endings reach the
-caller untranslated, as the csv module requires.
+Invalid bytes in a file that is otherwise text (``input.encoding_errors``): a file that is not
+strict UTF-8 but holds at least as many valid multi-byte UTF-8 characters as bytes that do not
+decode is UTF-8 with invalid bytes, not some legacy encoding (decoding it as cp1252 would
+change every accented letter silently). With ``errors="strict"`` such a file, or a BOM/override
+encoding with bytes that do not decode, fails with the offset. Otherwise `detect` returns
+``invalid`` (the first bad offset) and the readers decode with the ``ftprep-escape`` handler:
+each byte that does not decode becomes one lone surrogate U+DC00+byte (no codec ever decodes
+to one), so a reader finds the records that hold them (`first_escape`) and rejects them
+(``encoding_invalid``) or replaces them with U+FFFD (`replace_escapes`).
+
+`open_text` returns a text stream (strict, or escaping when the file has invalid bytes) with
+``newline=""``: line endings reach the caller untranslated, as the csv module requires.
 """
 
 from __future__ import annotations
 
 import codecs
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -61,6 +74,67 @@ class Detected:
     bom_len: int = 0  # bytes to skip at the start of the file
     bom_removed: bool = False
     confidence: float = 1.0  # 1.0 for a BOM, valid UTF-8 or an override; else chardet's
+    invalid: int | None = None  # byte offset of the first byte that does not decode, if any
+
+    @property
+    def errors(self) -> str:
+        """The codec error handler to read with: strict, or the escape handler."""
+        return "strict" if self.invalid is None else ESCAPE
+
+
+ENCODING_ERRORS = ("reject", "replace", "strict")
+ESCAPE = "ftprep-escape"
+_ESCAPED = re.compile("[\udc00-\udcff]")
+
+
+def _escape(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """Decode: each undecodable byte -> U+DC00+byte. Encode: the reverse (exact round trip)."""
+    if isinstance(exc, UnicodeDecodeError):
+        bad = exc.object[exc.start : exc.end]
+        return "".join(chr(0xDC00 + b) for b in bad), exc.end
+    if isinstance(exc, UnicodeEncodeError):
+        chars = exc.object[exc.start : exc.end]
+        if all(0xDC00 <= ord(c) <= 0xDCFF for c in chars):
+            return bytes(ord(c) - 0xDC00 for c in chars), exc.end
+    raise exc
+
+
+codecs.register_error(ESCAPE, _escape)
+
+
+def first_escape(text: str) -> int | None:
+    """Index of the first escaped (undecodable) byte in decoded ``text``, or None."""
+    m = _ESCAPED.search(text)
+    return None if m is None else m.start()
+
+
+def replace_escapes(text: str) -> tuple[str, int]:
+    """``text`` with each escaped byte replaced by U+FFFD, and how many were replaced."""
+    return _ESCAPED.subn("\ufffd", text)
+
+
+def escaped_bytes(text: str, encoding: str) -> int:
+    """How many bytes ``text`` (decoded with the escape handler) took in the file: one per
+    escaped byte, the rest encoded again (UTF-16/32 encoders take no byte-wise handler)."""
+    clean, escaped = _ESCAPED.subn("", text)
+    return len(clean.encode(encoding)) + escaped
+
+
+def escape_at(text: str, encoding: str) -> tuple[int, str] | None:
+    """``(byte offset within text, "0xNN")`` of its first undecodable byte, or None."""
+    i = first_escape(text)
+    if i is None:
+        return None
+    return escaped_bytes(text[:i], encoding), f"0x{ord(text[i]) - 0xDC00:02X}"
+
+
+def invalid_message(encoding: str, line: int, offset: int, byte: str, what: str = "line") -> str:
+    """The reject message of a record holding bytes that do not decode."""
+    return (
+        f"{what} {line} holds bytes that are not valid {encoding}: byte {byte} at byte offset "
+        f"{offset}; fix the source, or set `input.encoding_errors: replace` to keep the record "
+        "with U+FFFD in their place"
+    )
 
 
 def codec_name(name: str) -> str:
@@ -104,6 +178,45 @@ def first_bad_byte(path: Path, encoding: str, start: int = 0) -> tuple[int, str]
             if final:
                 return None
             pos += len(chunk)
+
+
+def utf8_counts(path: Path) -> tuple[int, int]:
+    """``(bytes that are not UTF-8, valid non-ASCII characters)`` of the whole file, streamed."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors=ESCAPE)
+    bad = good = 0
+    with path.open("rb") as f:
+        while True:
+            chunk = f.read(CHUNK_SIZE)
+            text = decoder.decode(chunk, final=not chunk)
+            if text and not text.isascii():
+                escaped = len(_ESCAPED.findall(text))
+                bad += escaped
+                good += len(text) - len(text.encode("ascii", "ignore")) - escaped
+            if not chunk:
+                return bad, good
+
+
+def _wide_without_bom(path: Path) -> str | None:
+    """UTF-16/32 without a BOM, told by where its NUL bytes fall in the first 64 KiB: text in
+    them is mostly ASCII or BMP, so one byte of every code unit is NUL. Other text holds
+    almost no NUL bytes (and would be valid, NUL-ridden UTF-8)."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    n = len(head) - len(head) % 4
+    if n < 4 or head.count(0) < n // 4:
+        return None
+    units = [head[i:n:4].count(0) for i in range(4)]  # NULs at each position mod 4
+    quarter = n // 4
+    if units[1] + units[2] + units[3] > 0.9 * 3 * quarter and units[0] < 0.1 * quarter:
+        return "utf-32-le"
+    if units[0] + units[1] + units[2] > 0.9 * 3 * quarter and units[3] < 0.1 * quarter:
+        return "utf-32-be"
+    odd, even = units[1] + units[3], units[0] + units[2]
+    if odd > 0.6 * 2 * quarter and even < 0.1 * 2 * quarter:
+        return "utf-16-le"
+    if even > 0.6 * 2 * quarter and odd < 0.1 * 2 * quarter:
+        return "utf-16-be"
+    return None
 
 
 def _byte_at(path: Path, offset: int) -> str:
@@ -153,8 +266,14 @@ def _undecodable(path: Path, what: str) -> PipelineError:
     )
 
 
-def detect(path: Path, override: str = "auto") -> Detected:
-    """Decide how to decode ``path``; `PipelineError` if no encoding decodes all of it."""
+def detect(path: Path, override: str = "auto", errors: str = "strict") -> Detected:
+    """Decide how to decode ``path``.
+
+    With ``errors="strict"``, `PipelineError` if the encoding does not decode all of it. With
+    ``"reject"`` or ``"replace"`` a file in a known encoding (a BOM, the override, or UTF-8
+    with valid multi-byte characters) that holds bytes that do not decode is returned with
+    ``invalid`` set: its readers deal with the records that hold them.
+    """
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -173,18 +292,23 @@ def detect(path: Path, override: str = "auto") -> Detected:
             # The BOM of the named encoding ("utf-16" also takes its -le/-be form from it).
             encoding, bom_len = bom
         bad = first_bad_byte(path, encoding, bom_len)
+        if bad is not None and errors != "strict":
+            return Detected(encoding, bom_len, bom_len > 0, 1.0, invalid=bad[0])
         if bad is not None:
             offset, reason = bad
             raise PipelineError(
                 f"{path}: input.encoding is {override!r} but the file does not decode with "
                 f"it: byte {_byte_at(path, offset)} at byte offset {offset} ({reason}). "
-                "Set `input.encoding: auto` to detect the encoding, or name the right one."
+                "Set `input.encoding: auto` to detect the encoding, or name the right one; "
+                "`input.encoding_errors: reject` rejects only the records that hold such bytes."
             )
         return Detected(encoding, bom_len, bom_len > 0, 1.0)
 
     if bom is not None:
         encoding, bom_len = bom
         bad = first_bad_byte(path, encoding, bom_len)
+        if bad is not None and errors != "strict":
+            return Detected(encoding, bom_len, True, 1.0, invalid=bad[0])
         if bad is not None:
             offset, reason = bad
             raise _undecodable(
@@ -194,6 +318,15 @@ def detect(path: Path, override: str = "auto") -> Detected:
             )
         return Detected(encoding, bom_len, True, 1.0)
 
+    wide = _wide_without_bom(path)
+    if wide is not None:
+        bad = first_bad_byte(path, wide)
+        if bad is None:
+            return Detected(wide, 0, False, 1.0)
+        if errors != "strict":
+            return Detected(wide, 0, False, 1.0, invalid=bad[0])
+        raise _undecodable(path, f"it looks like {wide} but byte offset {bad[0]} is not ({bad[1]})")
+
     bad = first_bad_byte(path, "utf-8")
     if bad is None:
         return Detected("utf-8", 0, False, 1.0)
@@ -202,6 +335,17 @@ def detect(path: Path, override: str = "auto") -> Detected:
         f"it is not UTF-8 (byte {_byte_at(path, utf8_offset)} at byte offset {utf8_offset}: "
         f"{utf8_reason})"
     )
+
+    n_bad, n_good = utf8_counts(path)
+    if n_good >= n_bad:  # UTF-8 text with some bytes that are not: no legacy encoding
+        if errors != "strict":
+            return Detected("utf-8", 0, False, 1.0, invalid=utf8_offset)
+        raise PipelineError(
+            f"{path}: the file is UTF-8 ({n_good} multi-byte characters) but {n_bad} bytes "
+            f"are not, the first {_byte_at(path, utf8_offset)} at byte offset {utf8_offset} "
+            f"({utf8_reason}). Fix them, or set `input.encoding_errors: reject` (reject the "
+            "records that hold them) or `replace` (keep them with U+FFFD)."
+        )
 
     guess, confidence = _chardet_guess(_sample(path, utf8_offset))
     if guess is None or guess == "utf-8":
@@ -222,7 +366,9 @@ def open_text(path: Path, detected: Detected) -> TextIO:
     raw = Path(path).open("rb")  # noqa: SIM115 - handed to the TextIOWrapper, which closes it
     try:
         raw.seek(detected.bom_len)
-        return io.TextIOWrapper(raw, encoding=detected.encoding, errors="strict", newline="")
+        return io.TextIOWrapper(
+            raw, encoding=detected.encoding, errors=detected.errors, newline=""
+        )
     except BaseException:
         raw.close()
         raise

@@ -9,10 +9,15 @@
 - Invalid JSON fails as a whole, with orjson's message, line and column.
 - ``RawRow.line`` is the 0-based array index; ``stats.columns`` the sorted union of the keys
   of the objects among the first 1000 array elements.
+- Bytes that do not decode (``input.encoding_errors``): inside a string, the element that holds
+  them is rejected ``encoding_invalid`` with the byte offset (or kept with U+FFFD, warning
+  ``encoding_replaced``); outside a string the file is not JSON and fails as a whole.
+- An element nested deeper than ``input.limits.max_json_depth`` is rejected ``json_too_deep``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +25,10 @@ from typing import Any
 import orjson
 
 from pipeline.errors import PipelineError
-from pipeline.read.base import RawRow, ReadOptions, ReadStats
-from pipeline.read.encoding import detect, open_text
+from pipeline.read.base import RawRow, ReadOptions, ReadStats, depth_over
+from pipeline.read.encoding import detect, escaped_bytes, open_text
+
+_ESCAPES = "[\udc00-\udcff]"
 
 NOT_OBJECT = "record_not_object"
 COLUMN_SAMPLE = 1000
@@ -69,12 +76,17 @@ def _records(path: Path, data: Any) -> list[Any]:
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
     """Records of a JSON array file, in array order."""
     path = Path(path)
-    detected = detect(path, opts.encoding)
+    detected = detect(path, opts.encoding, opts.encoding_errors)
     stats.encoding = detected.encoding
     stats.bom_removed = detected.bom_removed
     stats.confidence = detected.confidence
     with open_text(path, detected) as f:
         text = f.read()
+    marker: str | None = None
+    offsets: list[tuple[int, int]] = []
+    if detected.invalid is not None:
+        marker, offsets = _mark_escapes(text, detected.encoding, detected.bom_len)
+        text = re.sub(_ESCAPES, marker, text)
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as e:
@@ -85,6 +97,10 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
             f"{path}: invalid JSON at line {e.lineno}, column {e.colno} (character {e.pos}): "
             f"{e.msg}.{hint}"
         ) from None
+    if re.search(r"\d{20}", text):  # integers past 64 bits: kept exact, not made floats
+        from pipeline.read.jsonl import exact
+
+        data = exact(text, data)
     del text
     records = _records(path, data)
 
@@ -94,7 +110,47 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
             keys.update(element)
     stats.columns = sorted(keys)
 
+    limit = opts.limits.max_json_depth
+    seen = 0  # escaped bytes met so far, in text order
     for index, element in enumerate(records):
+        if isinstance(element, dict | list) and depth_over(element, limit):
+            yield RawRow(
+                line=index,
+                reason="json_too_deep",
+                message=(
+                    f"array element {index} nests objects and arrays more than {limit} levels "
+                    "deep (input.limits.max_json_depth); flatten it or raise the limit"
+                ),
+                raw=_dumps(element),
+            )
+            seen += _count_marker(element, marker) if marker is not None else 0
+            continue
+        if marker is not None and (n := _count_marker(element, marker)):
+            first, seen = offsets[seen], seen + n
+            if opts.encoding_errors == "reject":
+                yield RawRow(
+                    line=index,
+                    reason="encoding_invalid",
+                    message=(
+                        f"array element {index} holds bytes that are not valid "
+                        f"{detected.encoding}: byte 0x{first[1]:02X} at byte offset {first[0]}; "
+                        "fix the source, or set `input.encoding_errors: replace` to keep it "
+                        "with U+FFFD in their place"
+                    ),
+                    raw=_dumps(_replace_marker(element, marker, "\ufffd")),
+                )
+                continue
+            element = _replace_marker(element, marker, "\ufffd")
+            if isinstance(element, dict):
+                yield RawRow(
+                    line=index,
+                    record=element,
+                    warning=(
+                        "encoding_replaced",
+                        f"{n} byte(s) that are not valid {detected.encoding} replaced by U+FFFD",
+                    ),
+                )
+                continue
         if isinstance(element, dict):
             yield RawRow(line=index, record=element)
         else:
@@ -102,8 +158,61 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
                 line=index,
                 reason=NOT_OBJECT,
                 message=f"array element {index} is {_kind(element)}, not an object",
-                raw=orjson.dumps(element).decode(),
+                raw=_dumps(element),
             )
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes (255 levels)
+        return "(nested too deep to show)"
+
+
+def _mark_escapes(text: str, encoding: str, start: int) -> tuple[str, list[tuple[int, int]]]:
+    """A character absent from `text` (raw or as a JSON escape) to stand for each undecodable
+    byte, and each such byte's `(file byte offset, value)` in text order."""
+    for code in (0xFFFD, *range(0xFDD0, 0xFDF0)):
+        char = chr(code)
+        if char not in text and f"\\u{code:04x}" not in text.lower():
+            break
+    else:
+        raise PipelineError("every marker character is in use")  # pragma: no cover
+    offsets: list[tuple[int, int]] = []
+    pos, done = start, 0
+    for m in re.finditer(_ESCAPES, text):
+        pos += escaped_bytes(text[done : m.start()], encoding)
+        offsets.append((pos, ord(m.group()) - 0xDC00))
+        pos += 1
+        done = m.end()
+    return char, offsets
+
+
+def _count_marker(value: Any, marker: str) -> int:
+    """How many `marker` characters the strings (keys too) of `value` hold."""
+    stack, n = [value], 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            n += item.count(marker)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return n
+
+
+def _replace_marker(value: Any, marker: str, by: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(marker, by)
+    if isinstance(value, dict):
+        return {
+            _replace_marker(k, marker, by): _replace_marker(v, marker, by) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_replace_marker(v, marker, by) for v in value]
+    return value
 
 
 read_json_array = read

@@ -9,7 +9,8 @@
    shape, stays in the batch, rejected by the `read` pseudo-stage with its reason code.
 
 Reason codes: `shape_invalid` (a record that does not fit its file's shape), plus the readers'
-own (`json_invalid`, `record_not_object`, `row_malformed`, ...).
+own (`json_invalid`, `record_not_object`, `row_malformed`, `encoding_invalid`,
+`record_too_large`, `json_too_deep`, ...). Warning code: `encoding_replaced` (the reader's).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Unit:
     mapping: Mapping
     rows: tuple[RawRow, ...] | None = None
     byte_range: tuple[int, int, int] | None = None
+    opts: ReadOptions = field(default_factory=ReadOptions)
 
 
 def plan_inputs(cfg: Config) -> list[InputFile]:
@@ -92,7 +94,11 @@ def sample_keys(path: Path, fmt: str, opts: ReadOptions) -> tuple[list[str], Rea
 
 def read_options(cfg: Config) -> ReadOptions:
     return ReadOptions(
-        encoding=cfg.input.encoding, sheet=cfg.input.sheet, delimiter=cfg.input.delimiter
+        encoding=cfg.input.encoding,
+        sheet=cfg.input.sheet,
+        delimiter=cfg.input.delimiter,
+        encoding_errors=cfg.input.encoding_errors,
+        limits=cfg.input.limits,
     )
 
 
@@ -106,9 +112,9 @@ def _keys_of(rows: list[RawRow]) -> list[str]:
 
 def _plan_jsonl(i: int, path: Path, cfg: Config, opts: ReadOptions) -> InputFile:
     from pipeline.read.encoding import detect
-    from pipeline.read.jsonl import parse_line, plan_ranges
+    from pipeline.read.jsonl import byte_lines, parse_line, plan_ranges
 
-    detected = detect(path, cfg.input.encoding)
+    detected = detect(path, cfg.input.encoding, cfg.input.encoding_errors)
     stats = ReadStats(
         encoding=detected.encoding,
         bom_removed=detected.bom_removed,
@@ -118,9 +124,12 @@ def _plan_jsonl(i: int, path: Path, cfg: Config, opts: ReadOptions) -> InputFile
     sample: list[RawRow] = []
     if utf8:
         with open(path, "rb") as f:
-            f.seek(detected.bom_len)
-            for lineno, line in enumerate(f, start=1):
-                row = parse_line(line, lineno)
+            end = os.path.getsize(path)
+            limit = opts.limits.max_record_bytes
+            for lineno, (offset, line, _size) in enumerate(
+                byte_lines(f, detected.bom_len, end, limit), start=1
+            ):
+                row = None if line is None else parse_line(line, lineno, offset, opts)
                 if row is not None:
                     sample.append(row)
                 if len(sample) >= SAMPLE_ROWS:
@@ -149,7 +158,9 @@ def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:
     for inp in inputs:
         if inp.ranges is not None:
             for r in inp.ranges:
-                yield Unit(n, inp.index, inp.source, str(inp.path), inp.mapping, byte_range=r)
+                yield Unit(
+                    n, inp.index, inp.source, str(inp.path), inp.mapping, byte_range=r, opts=opts
+                )
                 n += 1
             continue
         inp.stats = ReadStats()
@@ -170,7 +181,7 @@ def _unit_rows(unit: Unit, blank: list[int]) -> Iterator[RawRow]:
 
     assert unit.byte_range is not None
     start, end, first_line = unit.byte_range
-    for row in read_range(Path(unit.path), start, end, first_line):
+    for row in read_range(Path(unit.path), start, end, first_line, unit.opts):
         if row is None:
             blank[0] += 1
         else:
@@ -190,6 +201,8 @@ def to_record(unit: Unit, row: RawRow, ordinal: int) -> dict[str, Any]:
     if row.reason is not None:
         rec["_read_problem"] = (row.reason, row.message)
         return rec
+    if row.warning is not None:
+        rec["_warnings"] = (row.warning,)
     assert row.record is not None
     try:
         rec.update(unit.mapping.apply(row.record))
@@ -205,16 +218,21 @@ def read_stage(batch: pd.DataFrame, _cfg: Any = None) -> tuple[pd.DataFrame, Cou
     """The `read` pseudo-stage: reject the rows the reader or the mapping could not use."""
     from pipeline.records import drop_where
 
+    changes: Counter[str] = Counter()
+    for warnings in batch["_warnings"]:
+        for code, _message in warnings or ():
+            if code == "encoding_replaced":
+                changes["encoding_replaced"] += 1
     problems = batch["_read_problem"]
     has = problems.notna()
     if not has.any():
-        return batch, Counter()
+        return batch, changes
     out = batch.copy()
     codes = problems.map(lambda p: p[0] if isinstance(p, tuple) else None)
     messages = problems.map(lambda p: p[1] if isinstance(p, tuple) else None)
     for code in dict.fromkeys(codes[has]):
         drop_where(out, codes == code, code, messages)
-    return out, Counter()
+    return out, changes
 
 
 class UnitReader:

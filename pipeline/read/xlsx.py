@@ -13,7 +13,14 @@
   row are not counted: they are usually formatting, not data).
 - ``RawRow.line`` is the sheet row number as Excel shows it (1-based).
 
-openpyxl parses XML with defusedxml when it is installed, and read-only mode streams the sheet.
+openpyxl parses XML with defusedxml (an entity bomb is refused), and read-only mode streams the
+sheet. Before openpyxl sees the file, `check_archive` refuses a workbook (exit 2) whose parts
+unpack to more than ``input.limits.max_xlsx_unpacked_bytes``, or a part over 1 MiB that unpacks
+more than ``max_xlsx_ratio`` times its packed size (a zip bomb), or that holds more than
+``max_xlsx_shared_strings`` shared strings; sizes come from the zip directory, and a part that
+unpacks to more than its directory entry says fails its CRC check. While reading, more than
+``max_xlsx_cells`` cells refuse the file, and a row with a cell longer than ``max_record_bytes``
+is rejected ``record_too_large``.
 """
 
 from __future__ import annotations
@@ -30,10 +37,13 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
 from pipeline.errors import PipelineError
-from pipeline.read.base import RawRow, ReadOptions, ReadStats
+from pipeline.read.base import Limits, RawRow, ReadOptions, ReadStats
 from pipeline.read.delimited import clean_header
 
 MALFORMED = "row_malformed"
+TOO_LARGE = "record_too_large"
+RATIO_FLOOR = 1 << 20  # parts smaller than this unpacked are not ratio-checked
+_SHARED = "xl/sharedStrings.xml"
 _BAD_FILE = (zipfile.BadZipFile, InvalidFileException, KeyError, ParseError, ValueError, EOFError)
 
 
@@ -60,6 +70,69 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
+def _refuse(path: Path, problem: str, key: str) -> PipelineError:
+    return PipelineError(
+        f"{path}: refused before reading: {problem} (input.limits.{key}). If the workbook is "
+        f"genuine, raise input.limits.{key}, or export the sheet as CSV."
+    )
+
+
+def check_archive(path: Path, limits: Limits) -> None:
+    """Refuse a workbook that would cost more than `limits` to read, from its zip directory."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            total = sum(i.file_size for i in infos)
+            if total > limits.max_xlsx_unpacked_bytes:
+                raise _refuse(
+                    path,
+                    f"its parts unpack to {total} bytes, more than "
+                    f"{limits.max_xlsx_unpacked_bytes}",
+                    "max_xlsx_unpacked_bytes",
+                )
+            for i in infos:
+                ratio = i.file_size / max(i.compress_size, 1)
+                if i.file_size > RATIO_FLOOR and ratio > limits.max_xlsx_ratio:
+                    raise _refuse(
+                        path,
+                        f"part {i.filename} unpacks {ratio:.0f} times its size in the file "
+                        f"({i.compress_size} -> {i.file_size} bytes), more than "
+                        f"{limits.max_xlsx_ratio}: a zip bomb?",
+                        "max_xlsx_ratio",
+                    )
+            shared = next((i for i in infos if i.filename.lower() == _SHARED.lower()), None)
+            if shared is not None:
+                n = _count_shared(z, shared, limits.max_xlsx_shared_strings)
+                if n > limits.max_xlsx_shared_strings:
+                    raise _refuse(
+                        path,
+                        f"more than {limits.max_xlsx_shared_strings} shared strings",
+                        "max_xlsx_shared_strings",
+                    )
+    except OSError as e:
+        raise PipelineError(f"{path}: cannot open the file: {e.strerror or e}") from None
+    except (zipfile.BadZipFile, EOFError, ValueError) as e:
+        raise PipelineError(
+            f"{path}: not a readable XLSX workbook ({type(e).__name__}: {e}). Save it from "
+            "the spreadsheet program as .xlsx (old .xls is not supported) or export it as CSV."
+        ) from None
+
+
+def _count_shared(z: zipfile.ZipFile, info: zipfile.ZipInfo, stop: int) -> int:
+    """Shared strings (`<si>` elements) in the part, streamed; stops counting past `stop`."""
+    n = 0
+    tail = b""
+    with z.open(info) as f:
+        while n <= stop:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            data = tail + block
+            n += data.count(b"<si>") + data.count(b"<si ")
+            tail = data[-3:]  # too short to hold a whole `<si>`: never counted twice
+    return n
+
+
 def _is_empty(values: Sequence[Any]) -> bool:
     return all(v is None or v == "" for v in values)
 
@@ -68,6 +141,8 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
     """Rows of one sheet of an XLSX workbook."""
     path = Path(path)
     stats.encoding = None  # binary format
+    limits = opts.limits
+    check_archive(path, limits)
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except OSError as e:
@@ -93,8 +168,17 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
 
         header: list[str] | None = None
         pending_empty = 0  # empty rows seen since the last non-empty row
+        cells = 0
         try:
             for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+                cells += max(1, len(values))
+                if cells > limits.max_xlsx_cells:
+                    raise _refuse(
+                        path,
+                        f"sheet {ws.title!r} has more than {limits.max_xlsx_cells} cells "
+                        f"(row {number})",
+                        "max_xlsx_cells",
+                    )
                 if _is_empty(values):
                     pending_empty += 1
                     continue
@@ -114,6 +198,17 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
                     if v is not None and v != ""
                 ]
                 texts = [cell_text(v) for v in values]
+                longest = max(map(len, texts), default=0)
+                if longest > limits.max_record_bytes:
+                    yield RawRow(
+                        line=number,
+                        reason=TOO_LARGE,
+                        message=(
+                            f"row {number} has a cell of {longest} characters, more than "
+                            f"input.limits.max_record_bytes ({limits.max_record_bytes})"
+                        ),
+                    )
+                    continue
                 if extra:
                     yield RawRow(
                         line=number,

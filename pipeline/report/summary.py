@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 EXAMPLE_LINES = 5  # first source lines kept per reason or warning code and source
 EXAMPLE_RECORDS = 3  # first rejected records shown per reason
 PREVIEW_CHARS = 500  # of a rejected record's JSON, in the report
@@ -28,7 +26,9 @@ def preview(record: Any) -> str | None:
     if isinstance(record, str):
         text = record
     else:
-        text = orjson.dumps(record, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        from pipeline.write.jsonl import dumps_lenient
+
+        text = dumps_lenient(record).decode()
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
 
 

@@ -2,7 +2,9 @@
 
 Every output is written into a temporary folder inside the output dir and renamed into place
 only when the whole run succeeded, so a failed or killed run never leaves a partial file at a
-final path and keeps the previous outputs. Lines are UTF-8 without BOM, LF, no `\\/` escaping.
+final path and keeps the previous outputs. SIGINT and SIGTERM are held back while the files are
+renamed into place, so a stopped run leaves either all the old outputs or all the new ones.
+Lines are UTF-8 without BOM, LF, no `\\/` escaping.
 """
 
 from __future__ import annotations
@@ -45,8 +47,14 @@ def dumps(value: Any) -> bytes:
 
 
 def dumps_lenient(value: Any) -> bytes:
-    """Like `dumps`, but anything orjson cannot encode is written as its `str()`."""
-    return orjson.dumps(value, option=_OPTS, default=str)
+    """Like `dumps`, but anything orjson cannot encode is written as its `str()`, and an
+    integer past 64 bits exactly (by the standard library, which has no such limit)."""
+    try:
+        return orjson.dumps(value, option=_OPTS, default=str)
+    except orjson.JSONEncodeError:
+        import json
+
+        return json.dumps(value, default=str, ensure_ascii=False).encode()
 
 
 def output_record(row: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +126,28 @@ def rejected_line(
     )
 
 
+TMP_PREFIX = ".ftprep-tmp-"  # + the pid of the run that writes it
+
+
+def _remove_dead(out_dir: Path) -> None:
+    """Remove the temporary folders that killed runs (SIGKILL, a power cut) left behind: those
+    whose run's process no longer exists. A live run's folder is left alone."""
+    for folder in out_dir.glob(f"{TMP_PREFIX}*-*"):
+        pid = folder.name[len(TMP_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class AtomicOutputs:
     """A temporary folder in the output dir whose files are renamed into place on `commit`."""
 
@@ -127,7 +157,8 @@ class AtomicOutputs:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise PipelineError(f"{out_dir}: cannot create the output directory ({exc})") from None
-        self.tmp = Path(tempfile.mkdtemp(prefix=".ftprep-tmp-", dir=out_dir))
+        _remove_dead(out_dir)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=out_dir))
         self.produced: list[str] = []
 
     def path(self, name: str) -> Path:
@@ -142,6 +173,12 @@ class AtomicOutputs:
 
     def commit(self, managed: tuple[str, ...] = ()) -> list[Path]:
         """Rename every produced file into place; remove stale `managed` outputs not produced."""
+        from pipeline.signals import held
+
+        with held():
+            return self._commit(managed)
+
+    def _commit(self, managed: tuple[str, ...]) -> list[Path]:
         finals = []
         for name in self.produced:
             final = self.out_dir / name

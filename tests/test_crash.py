@@ -1,0 +1,206 @@
+"""Crash safety of `ftprep run`: SIGKILL at random moments, SIGINT (Ctrl-C to the whole
+process group) and SIGTERM, and a full disk (a 2 MB tmpfs in a private mount namespace).
+
+Each test runs the real command in its own process on an input generated here, and checks
+what is left at the final paths: every file complete (the previous run's or the new run's,
+never a part), the previous outputs intact when the run stopped early, no temporary folder
+left behind by a run that could clean up, and a rerun byte-identical to a clean run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = "from pipeline.cli import main; main()"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def make_input(path: Path, n: int, seed: int) -> Path:
+    rng = random.Random(seed)
+    words = ["data", "model", "token", "batch", "train", "split", "record", "value", "数据", "é"]
+    with path.open("wb") as f:
+        for i in range(n):
+            text = " ".join(rng.choice(words) for _ in range(rng.randint(5, 30)))
+            f.write(orjson.dumps({"prompt": f"{i}: {text}?", "completion": text}) + b"\n")
+    return path
+
+
+def config(tmp_path: Path, data: Path, out: Path, workers: int = 2) -> Path:
+    cfg = {
+        "input": {"paths": [str(data)]},
+        "stages": ["normalize_text", "require_fields", "dedupe", {"name": "split", "validation": 0.1}],
+        "output": {"dir": str(out)},
+        "runner": {"workers": workers, "chunk_bytes": 1 << 20},
+    }
+    path = tmp_path / f"{data.stem}-{out.name}.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def start(cfg: Path, **kw: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", CLI, "run", str(cfg), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+        **kw,  # type: ignore[call-overload]
+    )
+
+
+def run_ok(cfg: Path) -> None:
+    proc = start(cfg)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def wait_for_temp(out: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait until the run has its temporary folder (it is reading and writing)."""
+    deadline = time.monotonic() + timeout
+    while not list(out.glob(".ftprep-tmp-*")):
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def running_in_group(pgid: int) -> list[int]:
+    """Processes of a process group that still run (a zombie has ended: it only waits for a
+    parent to collect it, which an init without a reaper in a container may never do)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("crash-inputs")
+    return make_input(folder / "old.jsonl", 500, 1), make_input(folder / "big.jsonl", 80_000, 2)
+
+
+def test_sigkill_at_random_moments_leaves_only_whole_files(
+    tmp_path: Path, inputs: tuple[Path, Path]
+) -> None:
+    old_data, big = inputs
+    out = tmp_path / "out"
+    cfg = config(tmp_path, big, out)
+    started = time.monotonic()
+    run_ok(cfg)  # the complete result of the big input, as a clean run gives it
+    full = time.monotonic() - started
+    new = files(out)
+    run_ok(config(tmp_path, old_data, out))  # the previous outputs
+    old = files(out)
+    assert set(old) == set(new)
+    assert old["train.jsonl"] != new["train.jsonl"] and old["report.json"] != new["report.json"]
+
+    rng = random.Random(13)
+    for _ in range(3):
+        proc = start(cfg, start_new_session=True)
+        time.sleep(rng.uniform(0.2, 1.2 * full))
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, without warning
+        proc.communicate()
+        now = files(out)
+        assert set(now) == set(old), sorted(now)
+        for name, data in now.items():
+            assert data in (old[name], new[name]), f"{name} is neither the old nor the new file"
+        if all(now[k] == old[k] for k in now):
+            continue
+        # killed while renaming into place (or after): the new files are whole
+        assert now["report.json"] in (old["report.json"], new["report.json"])
+
+    run_ok(cfg)  # the rerun removes what the killed runs left and gives the full result
+    assert files(out) == new
+    assert not list(out.glob(".ftprep-tmp-*"))
+
+
+@pytest.mark.parametrize(
+    ("how", "code", "name"),
+    [("group", 130, "SIGINT"), ("parent", 143, "SIGTERM")],
+    ids=["ctrl-c-to-the-process-group", "sigterm-to-the-run"],
+)
+def test_a_signal_stops_the_run_cleanly(
+    tmp_path: Path, inputs: tuple[Path, Path], how: str, code: int, name: str
+) -> None:
+    old_data, big = inputs
+    out = tmp_path / "out"
+    run_ok(config(tmp_path, old_data, out))
+    old = files(out)
+    proc = start(config(tmp_path, big, out), start_new_session=True)
+    wait_for_temp(out, proc)
+    time.sleep(0.3)
+    if how == "group":
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    else:
+        proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=30)
+    lines = err.decode().splitlines()
+    assert proc.returncode == code, err.decode()
+    assert lines == [lines[0]] and lines[0].startswith(f"ftprep: stopped by {name}"), "\n".join(lines)
+    assert files(out) == old  # the previous outputs, untouched
+    assert not list(out.glob(".ftprep-tmp-*"))  # temporary files removed
+    deadline = time.monotonic() + 10
+    while running_in_group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert running_in_group(proc.pid) == []  # no worker left running
+
+
+def test_a_full_disk_is_one_line_exit_2_and_no_partial_output(
+    tmp_path: Path, inputs: tuple[Path, Path]
+) -> None:
+    """The output folder is a 2 MB tmpfs, mounted in a mount namespace of this test's own;
+    the big input's outputs do not fit, so a write fails with ENOSPC for real."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare(1) is not installed: cannot mount a small tmpfs")
+    old_data, big = inputs
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    out = disk / "out"
+    small_cfg, big_cfg = config(tmp_path, old_data, out, 1), config(tmp_path, big, out, 1)
+    cli = f"{sys.executable} -c '{CLI}' run"
+    script = f"""
+set -u
+mount -t tmpfs -o size=2m tmpfs {disk} || exit 97
+{cli} {small_cfg} --quiet >/dev/null || exit 98
+cp -r {out} {tmp_path}/before
+{cli} {big_cfg} --quiet 2>{tmp_path}/stderr >/dev/null
+echo $? > {tmp_path}/code
+dd if=/dev/zero of={disk}/fill bs=1M count=8 2>{tmp_path}/dd || true
+cp -r {out} {tmp_path}/after
+"""
+    proc = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        env=ENV,
+        capture_output=True,
+        timeout=300,
+    )
+    if proc.returncode == 97 or b"unshare" in proc.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"No space left on device" in (tmp_path / "dd").read_bytes()  # the disk was small
+    assert (tmp_path / "code").read_text().strip() == "2"
+    lines = (tmp_path / "stderr").read_text().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"ftprep: error: {out}: cannot write the outputs: ")
+    assert "No space left on device" in lines[0]
+    assert files(tmp_path / "after") == files(tmp_path / "before")  # untouched
+    assert not list((tmp_path / "after").glob(".ftprep-tmp-*"))  # nothing partial left
