@@ -78,6 +78,19 @@ def wait_for_temp(out: Path, proc: subprocess.Popen[bytes], timeout: float = 60)
         time.sleep(0.02)
 
 
+def start_over_old_outputs(
+    tmp_path: Path, inputs: tuple[Path, Path], out: Path
+) -> tuple[dict[str, bytes], subprocess.Popen[bytes]]:
+    """Run the small input into `out`, then start the big one there (in a session of its
+    own) and wait until it is writing; gives the previous outputs and the running process."""
+    old_data, big = inputs
+    run_ok(config(tmp_path, old_data, out))
+    old = files(out)
+    proc = start(config(tmp_path, big, out), start_new_session=True)
+    wait_for_temp(out, proc)
+    return old, proc
+
+
 def running_in_group(pgid: int) -> list[int]:
     """Processes of a process group that still run (a zombie has ended: it only waits for a
     parent to collect it, which an init without a reaper in a container may never do)."""
@@ -141,12 +154,8 @@ def test_sigkill_at_random_moments_leaves_only_whole_files(
 def test_a_signal_stops_the_run_cleanly(
     tmp_path: Path, inputs: tuple[Path, Path], how: str, code: int, name: str
 ) -> None:
-    old_data, big = inputs
     out = tmp_path / "out"
-    run_ok(config(tmp_path, old_data, out))
-    old = files(out)
-    proc = start(config(tmp_path, big, out), start_new_session=True)
-    wait_for_temp(out, proc)
+    old, proc = start_over_old_outputs(tmp_path, inputs, out)
     time.sleep(0.3)
     if how == "group":
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
@@ -204,3 +213,82 @@ cp -r {out} {tmp_path}/after
     assert "No space left on device" in lines[0]
     assert files(tmp_path / "after") == files(tmp_path / "before")  # untouched
     assert not list((tmp_path / "after").glob(".ftprep-tmp-*"))  # nothing partial left
+
+
+def workers_of(parent: int) -> list[int]:
+    """The pool workers of a run: the children of its forkserver."""
+    found: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            found[int(stat.parent.name)] = int(fields[1])
+    servers = {pid for pid, ppid in found.items() if ppid == parent and b"forkserver" in _cmdline(pid)}
+    return sorted(pid for pid, ppid in found.items() if ppid in servers)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_killed_worker_stops_the_run_with_one_line_and_no_output(
+    tmp_path: Path, inputs: tuple[Path, Path]
+) -> None:
+    """A worker killed from outside (as the out-of-memory killer does) ends the run at once:
+    a process pool that waited for the dead worker's result would hang forever."""
+    out = tmp_path / "out"
+    old, proc = start_over_old_outputs(tmp_path, inputs, out)
+    deadline = time.monotonic() + 30
+    while len(workers_of(proc.pid)) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "no workers seen"
+        time.sleep(0.02)
+    os.kill(workers_of(proc.pid)[0], signal.SIGKILL)
+    try:
+        _out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("the run hangs after one of its workers was killed")
+    lines = err.decode().splitlines()
+    assert proc.returncode == 2, err.decode()
+    assert len(lines) == 1 and lines[0].startswith("ftprep: error: a worker process ended"), lines
+    assert files(out) == old
+    assert not list(out.glob(".ftprep-tmp-*"))
+    deadline = time.monotonic() + 10
+    while running_in_group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert running_in_group(proc.pid) == []
+
+
+def test_a_folder_named_pipeline_where_ftprep_runs_is_not_imported(
+    tmp_path: Path, inputs: tuple[Path, Path]
+) -> None:
+    """`pipeline` is a common folder name in data projects. Run from such a folder, as the
+    console script runs (its own folder first on the path, not the current one), the workers
+    must import ftprep's package, not the user's."""
+    old_data, _big = inputs
+    work = tmp_path / "project"
+    (work / "pipeline").mkdir(parents=True)
+    marker = tmp_path / "imported"
+    (work / "pipeline" / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n", encoding="utf-8"
+    )
+    launcher = tmp_path / "bin" / "ftprep_launcher.py"
+    launcher.parent.mkdir()
+    launcher.write_text(CLI + "\n", encoding="utf-8")
+    cfg = config(tmp_path, old_data, tmp_path / "out")
+    proc = subprocess.run(
+        [sys.executable, str(launcher), "run", str(cfg), "--quiet"],
+        cwd=work,
+        env=ENV,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert not marker.exists(), "a worker imported the `pipeline` folder of the working directory"
+    assert files(tmp_path / "out")["train.jsonl"]

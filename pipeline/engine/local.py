@@ -15,6 +15,12 @@ terminal gives one message, not one per process; signals are held while the pool
 
 An exception in a worker's set-up is raised from that worker's first unit: a pool whose
 initializer raises would start a new worker, and another, forever, without telling the caller.
+
+A worker that dies (SIGKILL, the out-of-memory killer, a crash) stops the run at once with
+`WorkerLost` (exit 2, nothing written): the pool is a `concurrent.futures` executor, which
+notices a dead worker, where a `multiprocessing.Pool` would wait for its result forever.
+Workers import ftprep's own `pipeline` package, never a folder of that name where ftprep runs
+(`_own_package_only`).
 """
 
 from __future__ import annotations
@@ -22,14 +28,18 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pipeline import signals
+from pipeline.errors import PipelineError
 
 U = TypeVar("U")
 R = TypeVar("R")
@@ -61,40 +71,81 @@ class LocalEngine:
             return
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload(PRELOAD)
-        # A signal waits until every worker is set up: a pool terminated while a worker is
+        # A signal waits until every worker is set up: a pool stopped while a worker is
         # still unpickling its start-up state makes that worker print a traceback.
-        # It is raised inside `with pool`, which terminates the pool.
         signals.hold()
+        pids: list[int] = []
+        finished = False
         try:
-            with _main_module_hidden():
-                pool = ctx.Pool(
-                    self.workers, initializer=_setup_worker, initargs=(setup, scratch, setup_args)
+            with _main_module_hidden(), _own_package_only():
+                pool = ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=ctx,
+                    initializer=_setup_worker,
+                    initargs=(setup, scratch, setup_args),
                 )
-        except BaseException:
-            signals.release()
-            raise
-        with pool:
-            try:
-                _wait_started(Path(scratch), self.workers)
-            finally:
-                signals.release()
-            in_flight: deque[Any] = deque()
+                try:
+                    # One blocking hello per worker: each waits until all have started, so
+                    # every submit finds no idle worker and starts a new one.
+                    hellos = [
+                        pool.submit(_hello, Path(scratch), self.workers)
+                        for _ in range(self.workers)
+                    ]
+                    pids = sorted({_result(hello) for hello in hellos})
+                finally:
+                    signals.release()
+            in_flight: deque[Future[R]] = deque()
             for unit in units:
-                in_flight.append(pool.apply_async(_work, (work, unit)))
+                in_flight.append(pool.submit(_work, work, unit))
                 while len(in_flight) >= IN_FLIGHT_PER_WORKER * self.workers:
-                    yield in_flight.popleft().get()
+                    yield _result(in_flight.popleft())
             while in_flight:
-                yield in_flight.popleft().get()
+                yield _result(in_flight.popleft())
+            finished = True
+        finally:
+            if "pool" in locals():
+                if not finished:  # an error, a signal, or a caller that stopped early
+                    _stop(pids)
+                pool.shutdown(wait=True, cancel_futures=True)
+
+
+class WorkerLost(PipelineError):
+    """A worker process ended without its result: killed from outside (SIGKILL, the kernel's
+    out-of-memory killer) or crashed. The run stops like any failed run: nothing is written."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a worker process ended without returning its result (killed from outside, or by "
+            "the out-of-memory killer); nothing was written. Rerun it; if memory is short, use "
+            "fewer workers (--workers 1) or smaller units (runner.chunk_bytes, runner.batch_size)"
+        )
+
+
+def _result(future: Future[R]) -> R:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise WorkerLost() from None
+
+
+def _stop(pids: list[int]) -> None:
+    """Stop the workers now, whatever they are doing (the executor would wait for them)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def _hello(scratch: Path, workers: int) -> int:
+    """Mark this worker as started, then wait until `workers` workers have: while one waits,
+    the next hello cannot go to it, so every hello runs in a worker of its own."""
+    (scratch / f"hello-{os.getpid()}").touch()
+    deadline = time.monotonic() + START_TIMEOUT
+    while len(list(scratch.glob("hello-*"))) < workers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return os.getpid()
 
 
 _SETUP_ERROR: list[BaseException] = []
-
-
-def _wait_started(scratch: Path, workers: int) -> None:
-    """Wait until `workers` workers have made their scratch folders (their set-up began)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while len(list(scratch.glob("worker-*"))) < workers and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 def _own_scratch(scratch: Path) -> Path:
@@ -137,3 +188,24 @@ def _main_module_hidden() -> Iterator[None]:
     finally:
         for name, value in saved.items():
             setattr(main, name, value)
+
+
+@contextlib.contextmanager
+def _own_package_only() -> Iterator[None]:
+    """Start the forkserver without the current folder on its import path.
+
+    The forkserver starts as `python -c ...`, which puts the current folder first on
+    `sys.path`, and it imports the pipeline before it forks any worker: a folder named
+    `pipeline` where ftprep runs (a common name in data projects) would be imported in its
+    place, and the workers would run that code. PYTHONSAFEPATH keeps the current folder off
+    the path of that process alone; this process's environment is restored at once.
+    """
+    saved = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["PYTHONSAFEPATH"]
+        else:
+            os.environ["PYTHONSAFEPATH"] = saved
