@@ -503,7 +503,7 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
     from pipeline.read.jsonl import parse_line
     from pipeline.read.mapping import ShapeError, resolve
     from pipeline.stages.validate_schema import Validator, findings, rules_for
-    from pipeline.tokens import encoding_of, over_limit_message, record_row
+    from pipeline.tokens import encoding_of, model_costs, over_limit_message, record_row
 
     detected = detect(path)
     if detected.encoding.replace("_", "-").lower() not in ("utf-8", "utf8", "utf-8-sig", "ascii"):
@@ -525,6 +525,7 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
 
     validator = Validator(rules_for(profile.name), "reject")
     enc = encoding_of(profile.name, None)
+    costs = model_costs(profile.name)
     limit = profile.max_tokens_per_example
     source, kind = str(path), mapping.kind
     lines = _Lines()
@@ -552,7 +553,7 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
             out += [Problem("error", c, m, lineno, p) for c, m, p in found.problems]
             continue
         if limit is not None:
-            counted = record_row(enc, record)
+            counted = record_row(enc, record, costs)
             if counted is not None and counted[0] > limit:
                 out.append(
                     Problem("error", "too_many_tokens", over_limit_message(counted[0], limit), lineno)

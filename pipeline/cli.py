@@ -167,6 +167,12 @@ def _print_run(report: dict[str, Any], files: list[Any], seconds: float) -> None
         )
         for code in sorted(warnings, key=lambda c: (-warnings[c], c))[:8]:
             click.echo(f"  {code}, e.g. {_example(report['warnings'][code])}")
+    tokens = report.get("tokens") or {}
+    if tokens.get("lower_bound"):  # said once per run, not per record
+        click.echo(
+            f"warning: {tokens['images_at_minimum']} image(s) given by URL were not fetched and "
+            "count at the documented minimum: token totals and cost are a lower bound"
+        )
     limits = report.get("dataset", {}).get("dataset_limits")
     if limits and limits.get("cost_usd") is not None:
         click.echo(

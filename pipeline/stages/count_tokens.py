@@ -13,12 +13,15 @@ the `m_` prefix):
 | `m_tokens_tool` | content tokens of `tool` and legacy `function` messages |
 | `m_messages` | number of messages (0 for a prompt/completion pair) |
 | `m_chars` | characters of the texts counted (message contents, prompt, completion) |
+| `m_tokens_image` | tokens of the image parts (the vision formula of the target's model; in the total) |
+| `m_images_unsized` | images counted at their minimum (a URL, not fetched): the total is a lower bound |
 
 What `m_tokens_total` is, per kind:
 
 - chat: `pipeline.tokens.count_chat` (the cookbook formula: 3 per message + role + content
-  [+ name + 1] + 3 for the reply priming, plus tool calls and the `tools`/`functions`
-  definitions);
+  [+ name + 1] + 3 for the reply priming, plus tool calls, the `tools`/`functions`
+  definitions by the cookbook's `num_tokens_for_tools` estimate, and image parts by the vision
+  formula, `pipeline.tokens.model_costs`);
 - prompt_completion: tokens(prompt) + tokens(completion); trained = the completion;
 - preference: `count_chat` over `input.messages` followed by `preferred_output` (with
   `input.tools`), i.e. the example the way supervised training would see it; trained = the
@@ -46,7 +49,7 @@ import pandas as pd
 
 from pipeline.configdoc import doc
 from pipeline.registry import Changes, register
-from pipeline.tokens import check_options, encoding_of, measure, set_metrics
+from pipeline.tokens import check_options, encoding_of, measure, model_costs, set_metrics
 
 
 @dataclass(frozen=True)
@@ -69,5 +72,5 @@ class CountTokensConfig:
 def count_tokens(batch: pd.DataFrame, cfg: CountTokensConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
     changes: Changes = Counter()
-    set_metrics(out, measure(out, encoding_of(cfg.target, cfg.encoding)))
+    set_metrics(out, measure(out, encoding_of(cfg.target, cfg.encoding), model_costs(cfg.target)))
     return out, changes
