@@ -424,6 +424,40 @@ def count_prompt_completion(enc: tiktoken.Encoding, prompt: str, completion: str
     return count_text(enc, prompt) + count_text(enc, completion)
 
 
+# --- a model's own tokenizer.json (open models) -------------------------------------------
+
+
+class LocalTokenizer:
+    """A local Hugging Face `tokenizer.json`, loaded with the `tokenizers` library (offline),
+    with the part of `tiktoken.Encoding` that counting uses (`name`, `encode_ordinary`)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise PipelineError(
+                "count_tokens.tokenizer needs the `tokenizers` library: pip install tokenizers"
+            ) from None
+        try:
+            self._tokenizer = Tokenizer.from_file(path)
+        except Exception as exc:  # the Rust core raises plain Exceptions: a bad file, say so
+            raise PipelineError(
+                f"count_tokens.tokenizer: {path} is not a readable tokenizer.json ({exc})"
+            ) from None
+        self.name = f"tokenizer.json:{path}"
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Token ids of `text` without the tokenizer's special tokens (no BOS/EOS)."""
+        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+@functools.lru_cache(maxsize=8)
+def local_tokenizer(path: str) -> tiktoken.Encoding:
+    """The (per-process cached) LocalTokenizer of `path`, typed as the encodings it stands in
+    for: counting calls only `name` and `encode_ordinary`."""
+    return LocalTokenizer(path)  # type: ignore[return-value]
+
+
 # --- what a model bills beyond text: images and tool definitions ----------------------------
 
 
@@ -847,7 +881,7 @@ def record_row(
     """The COLUMNS values of one canonical record (a plain dict), None for an unknown kind:
     the per-record rule `measure` applies to a batch, for callers without one (`ftprep check`)."""
     kind = record.get("kind")
-    if kind == "chat":
+    if kind in ("chat", "kto"):  # a KTO example is a conversation ending on its judged answer
         return chat_row(
             enc, record.get("messages"), record.get("tools"), record.get("functions"), costs
         )
@@ -886,7 +920,7 @@ def measure(
     kinds = batch["kind"].to_numpy(dtype=object)
     for kind in pd.unique(kinds):
         mask = pd.Series(kinds == kind, index=batch.index)
-        if kind == "chat":
+        if kind in ("chat", "kto"):
             rows = [
                 chat_row(enc, m, t, f, costs)
                 for m, t, f in zip(

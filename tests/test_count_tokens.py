@@ -359,3 +359,46 @@ def test_report_says_when_counts_approximate(tmp_path: Path) -> None:
                                    "stages": ["count_tokens"]})
     text = report["tokens"]["approximation"]
     assert text and "o200k_base" in text and "together" in text
+
+
+def tiny_tokenizer_json(path: Path) -> Path:
+    """A tiny word-level tokenizer.json, built with `tokenizers` itself (no download)."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    vocab = {"[UNK]": 0, "hello": 1, "world": 2, "user": 3, "assistant": 4}
+    tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = Whitespace()  # type: ignore[assignment]
+    tok.save(str(path))
+    return path
+
+
+def test_open_model_counts_with_its_own_tokenizer_json(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    path = tiny_tokenizer_json(tmp_path / "tokenizer.json")
+    tok = Tokenizer.from_file(str(path))
+
+    def n(text: str) -> int:
+        return len(tok.encode(text, add_special_tokens=False).ids)
+
+    messages = [{"role": "user", "content": "hello world, hello"},
+                {"role": "assistant", "content": "world"}]
+    src = write_jsonl(tmp_path / "c.jsonl", [{"messages": messages}])
+    report = run_config(tmp_path, {
+        "input": {"paths": [str(src)]}, "target": "together",
+        "stages": [{"name": "count_tokens", "tokenizer": str(path)}]})
+    want = sum(3 + n(m["role"]) + n(m["content"]) for m in messages) + 3
+    assert n("hello world, hello") == 4  # "," is [UNK]: this tokenizer, not tiktoken
+    assert report["tokens"]["splits"]["train"]["max"] == want
+    assert "tokenizer.json" in report["tokens"]["encoding"]
+    assert "own tokenizer.json" in report["tokens"]["approximation"]
+
+
+def test_a_missing_tokenizer_json_is_a_config_error(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "c.jsonl", [{"prompt": "a", "completion": "b"}])
+    with pytest.raises(PipelineError, match="tokenizer: no file"):
+        run_config(tmp_path, {"input": {"paths": [str(src)]},
+                              "stages": [{"name": "count_tokens",
+                                          "tokenizer": str(tmp_path / "nope.json")}]})

@@ -398,3 +398,35 @@ def test_check_suggests_only_commands_that_work(tmp_path: Path, name: str, targe
     out = tmp_path / "out" / f"{name}.jsonl"
     again = check_files([str(out)], target, allow_retired=True)[0]
     assert [p for p in again.problems if p.level == "error"] == [], (command, again.problems)
+
+
+def test_kto_examples_are_counted_and_not_duplicates_of_each_other(tmp_path: Path) -> None:
+    from tests.conftest import run_config
+
+    src = write_jsonl(tmp_path / "kto.jsonl", [
+        {"messages": [U, A], "label": True},
+        {"messages": [U, {"role": "assistant", "content": "Go away"}], "label": False},
+        {"messages": [U, A], "label": False},  # the same answer judged the other way
+    ])
+    report = run_config(tmp_path, {"input": {"paths": [str(src)]},
+                                   "stages": ["count_tokens", "dedupe"]})
+    assert report["totals"]["rejected"] == 0
+    written = read_jsonl(tmp_path / "out" / "train.jsonl")
+    assert [r["label"] for r in written] == [True, False, False]  # TRL's unpaired shape
+    assert report["tokens"]["splits"]["train"]["min"] > 0
+
+
+def test_init_for_kto_data_writes_a_config_that_keeps_the_desirable_examples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "kto.jsonl", SOURCES["kto"][:1] * 3 + SOURCES["kto"][1:] * 2)
+    runner = CliRunner()
+    res = runner.invoke(main, ["init", "kto.jsonl", "--target", "together", "--out", "k.yaml"])
+    assert res.exit_code == 0, res.output
+    assert "kto: desirable" in (tmp_path / "k.yaml").read_text(encoding="utf-8")
+    res = runner.invoke(main, ["run", "k.yaml"])
+    assert "kto_undesirable 2" in res.output, res.output
+    report = orjson.loads((tmp_path / "out" / "kto" / "report.json").read_bytes())
+    assert report["rejected_by_reason"]["kto_undesirable"]["count"] == 2
+    assert report["totals"]["train"] + report["totals"]["validation"] >= 1

@@ -53,6 +53,11 @@ def approximation(encoding: str | None, target: str | None) -> str | None:
         from pipeline.targets import get_target
 
         tokenizer = get_target(target).tokenizer
+    if encoding.startswith("tokenizer.json:"):
+        return (
+            f"counted with the model's own {encoding}; the chat formula's per-message figures "
+            "stand in for its chat template's tokens"
+        )
     if tokenizer == encoding or (target is None and encoding == "o200k_base"):
         return None
     own = f"its {tokenizer} tokenizer" if tokenizer else "a tokenizer that is not public"
