@@ -50,12 +50,69 @@ SHAPES_FOR_FORMAT = {
     "alpaca": {"alpaca"},
     "sharegpt": {"sharegpt"},
 }
+# The output shape `ftprep convert --to` writes for each profile format (TRL's own names for
+# a TRL profile); formats without one (alpaca, sharegpt, rft) get no suggestion.
 CONVERT_TO = {
     "chat": "chat",
     "prompt_completion": "prompt_completion",
     "vertex": "vertex",
     "bedrock_conversation": "bedrock",
+    "preference": "preference",
 }
+_TRL_CONVERT_TO = {
+    "chat": "trl_conversational",
+    "prompt_completion": "trl_prompt_completion",
+    "preference": "trl_preference",
+}
+# The record kinds each output shape takes as they are (`pipeline.shapes.to_shape`).
+_SHAPE_KINDS = {
+    "chat": ("chat", "prompt_completion"),
+    "vertex": ("chat", "prompt_completion"),
+    "bedrock": ("chat", "prompt_completion"),
+    "trl_conversational": ("chat", "prompt_completion"),
+    "prompt_completion": ("prompt_completion", "chat"),
+    "trl_prompt_completion": ("prompt_completion", "chat"),
+    "preference": ("preference",),
+    "trl_preference": ("preference",),
+}
+# A loss the user can choose, per record kind: the option that turns it into chat.
+_CHOSEN_LOSS = {"preference": "--preference chosen", "kto": "--kto desirable"}
+_FORMAT_HINT = {
+    "vertex": " (a Vertex Gemini line is {contents: [{role: user|model, parts: [{text: ...}]}], "
+    "systemInstruction?})",
+    "bedrock_conversation": ' (a Bedrock line is {schemaVersion: "bedrock-conversation-2024", '
+    "system?: [{text}], messages: [{role, content: [{text}]}]})",
+}
+
+
+def accepted_shapes(profile: Any) -> set[str]:
+    """The recognised file shapes the profile takes as they are."""
+    out: set[str] = set()
+    for f in profile.formats:
+        if f == "preference":  # TRL names its columns prompt/chosen/rejected, OpenAI input/...
+            trl = "prompt" in (profile.top_level_keys(f) or ())
+            out.add("trl_preference" if trl else "preference")
+        else:
+            out |= SHAPES_FOR_FORMAT.get(f, set())
+    return out
+
+
+def conversion_for(shape: str, profile: Any) -> str | None:
+    """The `ftprep convert` options (`--to X ...`) that turn records of `shape` into what the
+    profile takes, or None when no conversion does."""
+    from pipeline.shape_detect import KIND_OF
+
+    kind = KIND_OF.get(shape, "prompt_completion")
+    table = _TRL_CONVERT_TO if profile.provider == "trl" else {}
+    outs = [o for o in (table.get(f, CONVERT_TO.get(f)) for f in profile.formats) if o]
+    for to in outs:  # a shape that holds the records whole
+        if kind in _SHAPE_KINDS[to]:
+            return f"--to {to}"
+    if kind in _CHOSEN_LOSS:  # a chat shape, losing what the user chooses to lose
+        for to in outs:
+            if "chat" in _SHAPE_KINDS[to] and to not in ("prompt_completion", "trl_prompt_completion"):
+                return f"--to {to} {_CHOSEN_LOSS[kind]}"
+    return None
 # Formats whose records have no line of their own: problems name a 1-based record number.
 RECORD_NUMBERED = frozenset({"json", "parquet"})
 SAMPLE_ROWS = 1000  # records read to recognise a file's shape (as `pipeline.read.plan`)
@@ -287,16 +344,21 @@ def _file_problems(
                 f"{profile.name}'s documentation asks for UTF-8 with a byte-order mark",
             )
         )
-    accepted = set().union(*(SHAPES_FOR_FORMAT.get(f, set()) for f in profile.formats))
+    accepted = accepted_shapes(profile)
     if accepted and shape not in accepted:
-        to = next((CONVERT_TO[f] for f in profile.formats if f in CONVERT_TO), "chat")
+        how = conversion_for(shape, profile)
+        hint = next((_FORMAT_HINT[f] for f in profile.formats if f in _FORMAT_HINT), "")
+        fix = (
+            f"convert with `ftprep convert {path} {how} --target {profile.name} --out DIR`"
+            if how
+            else "ftprep has no conversion to it: choose a target that takes this shape"
+        )
         out.append(
             Problem(
                 "error",
                 "file_shape",
                 f"records are in the {shape} shape; {profile.name} takes "
-                f"{', '.join(profile.formats)}: convert with `ftprep convert {path} --to {to} "
-                "--out DIR`",
+                f"{', '.join(profile.formats)}{hint}: {fix}",
             )
         )
     size = path.stat().st_size
@@ -441,7 +503,7 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
     from pipeline.read.jsonl import parse_line
     from pipeline.read.mapping import ShapeError, resolve
     from pipeline.stages.validate_schema import Validator, findings, rules_for
-    from pipeline.tokens import encoding_of, over_limit_message, record_row
+    from pipeline.tokens import encoding_of, model_costs, over_limit_message, record_row
 
     detected = detect(path)
     if detected.encoding.replace("_", "-").lower() not in ("utf-8", "utf8", "utf-8-sig", "ascii"):
@@ -463,6 +525,7 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
 
     validator = Validator(rules_for(profile.name), "reject")
     enc = encoding_of(profile.name, None)
+    costs = model_costs(profile.name)
     limit = profile.max_tokens_per_example
     source, kind = str(path), mapping.kind
     lines = _Lines()
@@ -490,7 +553,7 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
             out += [Problem("error", c, m, lineno, p) for c, m, p in found.problems]
             continue
         if limit is not None:
-            counted = record_row(enc, record)
+            counted = record_row(enc, record, costs)
             if counted is not None and counted[0] > limit:
                 out.append(
                     Problem("error", "too_many_tokens", over_limit_message(counted[0], limit), lineno)

@@ -167,6 +167,12 @@ def _print_run(report: dict[str, Any], files: list[Any], seconds: float) -> None
         )
         for code in sorted(warnings, key=lambda c: (-warnings[c], c))[:8]:
             click.echo(f"  {code}, e.g. {_example(report['warnings'][code])}")
+    tokens = report.get("tokens") or {}
+    if tokens.get("lower_bound"):  # said once per run, not per record
+        click.echo(
+            f"warning: {tokens['images_at_minimum']} image(s) given by URL were not fetched and "
+            "count at the documented minimum: token totals and cost are a lower bound"
+        )
     limits = report.get("dataset", {}).get("dataset_limits")
     if limits and limits.get("cost_usd") is not None:
         click.echo(
@@ -224,6 +230,22 @@ def _print_verdict(gate: dict[str, Any], code: int) -> None:
 @click.option("--out", required=True, metavar="DIR", help="Output directory.")
 @click.option("--system", metavar="TEXT", help="System message for chat records that have none.")
 @click.option(
+    "--preference",
+    type=click.Choice(["reject", "chosen"]),
+    default="reject",
+    show_default=True,
+    help="Preference pairs to a shape without a rejected answer: reject them, or keep the "
+    "chosen answer (the rejected one is left out and counted).",
+)
+@click.option(
+    "--kto",
+    type=click.Choice(["reject", "desirable"]),
+    default="reject",
+    show_default=True,
+    help="KTO examples to a shape without labels: reject them, or keep only the desirable "
+    "ones (undesirable ones are left out and counted).",
+)
+@click.option(
     "--separator",
     default="auto",
     metavar="TEXT",
@@ -254,6 +276,8 @@ def convert(
     to: str,
     out: str,
     system: str | None,
+    preference: str,
+    kto: str,
     separator: str,
     stop: str,
     columns: str | None,
@@ -264,8 +288,11 @@ def convert(
     """Convert INPUT files (paths, globs, directories) to another shape, one output each.
 
     Records with empty required fields, and records the output shape's rules refuse, are
-    rejected with their reasons, so what is written passes `ftprep check`. Exits 1 when any
-    record was rejected (see the *.rejected.jsonl files), 2 when an input could not be read
+    rejected with their reasons, so what is written passes `ftprep check`. Nothing is dropped
+    silently: a record the output shape cannot hold whole is rejected (`conversion_lossy`,
+    naming the field) unless --preference chosen or --kto desirable chose the loss (counted in
+    the summary). Exits 0 only when nothing was dropped but what those options chose, 1 when
+    any record was rejected (see the *.rejected.jsonl files), 2 when an input could not be read
     or mapped (the others are still converted).
 
     \b
@@ -282,6 +309,8 @@ def convert(
         to,
         Path(out),
         system=system,
+        preference=preference,
+        kto=kto,
         separator=None if separator == "none" else separator,
         stop=None if stop == "none" else stop,
         columns=parse_columns(columns) if columns is not None else None,
@@ -295,7 +324,7 @@ def convert(
             if s.error:
                 click.echo(f"ftprep: error: {s.error}", err=True)
         sys.exit(2)
-    if any(s.rejected for s in summaries):
+    if any(s.rejected > s.chosen for s in summaries):
         sys.exit(1)
 
 

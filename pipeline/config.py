@@ -560,6 +560,8 @@ def token_setting(cfg: Config) -> tuple[str | None, int | None]:
         if spec.name not in ("count_tokens", "token_limit", "dataset_limits"):
             continue
         target = getattr(options, "target", None)
+        if encoding is None and getattr(options, "tokenizer", None):
+            encoding = f"tokenizer.json:{options.tokenizer}"
         if encoding is None and spec.name != "dataset_limits":
             encoding = resolve_encoding(target, getattr(options, "encoding", None))
         if limit is None and spec.name == "token_limit" and options.max_tokens is not None:

@@ -36,7 +36,12 @@ VALIDATE_AS: dict[str, str | None] = {
     "trl_conversational": "trl:conversational",
     "trl_prompt_completion": "trl:prompt_completion",
     "trl_preference": "trl:preference",
+    "preference": None,
 }
+
+
+# What `--preference chosen` / `--kto desirable` leave out, counted per file.
+CHOSEN_LOSSES = ("rejected_answer_dropped", "kto_label_dropped")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class FileSummary:
     converted: int
     rejected: int
     error: str | None = None
+    chosen: int = 0  # rejected by a loss the user chose (`kto_undesirable`)
+    dropped: dict[str, int] | None = None  # the chosen losses counted (`rejected_answer_dropped` ...)
 
 
 def output_paths(files: list[Path], out_dir: Path) -> list[Path]:
@@ -79,6 +86,8 @@ def convert_files(
     out_dir: Path,
     *,
     system: str | None = None,
+    preference: str = "reject",
+    kto: str = "reject",
     separator: str | None = "auto",
     stop: str | None = "auto",
     columns: dict[str, str] | None = None,
@@ -98,7 +107,14 @@ def convert_files(
         get_target(target)  # an unknown name stops here, before any file
     files = expand_paths(patterns, "auto")
     outs = output_paths(files, out_dir)
-    stage: dict[str, Any] = {"name": "convert", "to": to, "separator": separator, "stop": stop}
+    stage: dict[str, Any] = {
+        "name": "convert",
+        "to": to,
+        "separator": separator,
+        "stop": stop,
+        "preference": preference,
+        "kto": kto,
+    }
     if system is not None:
         stage["system"] = system
     stages = [
@@ -166,7 +182,13 @@ def _convert_one(
     elif rejected_out.exists():
         rejected_out.unlink()
     shape = result.summary.inputs[0].mapping["shape"]
-    return FileSummary(str(f), str(out), shape, t["rows_in"], t["train"], t["rejected"])
+    tally = result.summary.tally
+    chosen = tally.rejected().get("kto_undesirable", 0)
+    changes = tally.stages["convert"].changes if "convert" in tally.stages else {}
+    dropped = {k: int(v) for k, v in sorted(changes.items()) if k in CHOSEN_LOSSES}
+    return FileSummary(
+        str(f), str(out), shape, t["rows_in"], t["train"], t["rejected"], None, chosen, dropped
+    )
 
 
 def summary_table(summaries: list[FileSummary]) -> str:
@@ -194,7 +216,16 @@ def summary_table(summaries: list[FileSummary]) -> str:
         sum(s.converted for s in summaries),
         sum(s.rejected for s in summaries),
     )
-    lines.append(
-        f"{len(summaries)} files: {total[0]} records, {total[1]} converted, {total[2]} rejected"
-    )
+    last = f"{len(summaries)} files: {total[0]} records, {total[1]} converted, {total[2]} rejected"
+    chosen: dict[str, int] = {}
+    for s in summaries:
+        for k, v in (s.dropped or {}).items():
+            chosen[k] = chosen.get(k, 0) + v
+        if s.chosen:
+            chosen["kto_undesirable"] = chosen.get("kto_undesirable", 0) + s.chosen
+    if chosen:
+        last += " (left out as chosen: " + ", ".join(
+            f"{k} {v}" for k, v in sorted(chosen.items())
+        ) + ")"
+    lines.append(last)
     return "\n".join(lines)

@@ -68,6 +68,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "validate_schema",
         "The record's kind (chat, prompt_completion, preference) is not a format the target takes. Choose a target that takes it, or convert the data first.",
     ),
+    "schema_version_missing": (
+        "validate_schema",
+        "A Bedrock conversation line without `schemaVersion` (`\"schemaVersion\": \"bedrock-conversation-2024\"` opens every line). Add it, or convert the file with `ftprep convert FILE --to bedrock`.",
+    ),
     "top_level_key_unknown": (
         "validate_schema",
         "A top-level key the target does not take: an extra key in a JSON/JSONL source record (OpenAI refuses the file, e.g. a top-level `weight`), or `tools`/`functions` for a target without them. Remove it. For an extra key of a source record this is the code only with `extra_keys: reject` and in `ftprep check`: by default a run keeps the record and leaves the key out of the output (`top_level_key_dropped` in the report's fixes).",
@@ -200,8 +204,16 @@ REASONS: dict[str, tuple[str, str]] = {
     "conversion_lossy": (
         "convert",
         "The output shape has no place for something the record holds (a system message in "
-        "the middle, a weight-0 turn, an image part, tools in prompt/completion ...). The "
-        "message names the field; choose another shape or fix the record.",
+        "the middle, a weight-0 turn, an image part, tools in prompt/completion, the rejected "
+        "answer of a preference pair or the label of a KTO example in a chat shape ...). The "
+        "message names the field; choose another shape, fix the record, or choose the loss "
+        "(`--preference chosen`, `--kto desirable`).",
+    ),
+    "kto_undesirable": (
+        "convert",
+        "An undesirable KTO example (label false) left out when converting to a shape without "
+        "labels with `--kto desirable` (`kto: desirable`): it must never become a training "
+        "target. The loss was chosen, so `ftprep convert` still exits 0 for it.",
     ),
     "conversion_unsupported": (
         "convert",

@@ -13,9 +13,11 @@ A batch is a pandas DataFrame, one row per record. Bookkeeping columns start wit
 - `_read_problem`: `(code, message)` when the reader could not make a record of the row (the
   `read` pseudo-stage rejects it).
 
-Canonical fields: `kind` (`prompt_completion`, `chat`, `preference`) and the fields of that
-kind (`prompt`/`completion`, `messages`/`tools`/`functions`,
-`input`/`preferred_output`/`non_preferred_output`). Stages use only canonical names.
+Canonical fields: `kind` (`prompt_completion`, `chat`, `preference`, `kto`) and the fields of
+that kind (`prompt`/`completion`, `messages`/`tools`/`functions`,
+`input`/`preferred_output`/`non_preferred_output`; a KTO example is `messages`, ending on the
+judged assistant answer, `tools` and `label`: true for desirable, false for undesirable).
+Images are `image_url` content parts in the messages. Stages use only canonical names.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from pipeline.reasons import check, check_warning
 if TYPE_CHECKING:  # pandas only when a batch is built or marked: `ftprep check` stays light
     import pandas as pd
 
-KINDS = ("prompt_completion", "chat", "preference")
+KINDS = ("prompt_completion", "chat", "preference", "kto")
 BOOK_COLUMNS = (
     "_source",
     "_line",
@@ -48,11 +50,13 @@ FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {
     "prompt_completion": ("prompt", "completion"),
     "chat": ("messages", "tools", "functions", "parallel_tool_calls"),
     "preference": ("input", "preferred_output", "non_preferred_output"),
+    "kto": ("messages", "label", "tools"),
 }
 REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
     "prompt_completion": ("prompt", "completion"),
     "chat": ("messages",),
     "preference": ("input", "preferred_output", "non_preferred_output"),
+    "kto": ("messages", "label"),
 }
 ALL_FIELDS = tuple(dict.fromkeys(f for fs in FIELDS_BY_KIND.values() for f in fs))
 

@@ -326,7 +326,7 @@ def _run_into(
             target_info=target_info,
             gate=verdict,
             config_sha256=config_sha256(cfg),
-            tokens=token_section(table, *token_setting(cfg)),
+            tokens=token_section(table, *token_setting(cfg), cfg.target),
             messages=message_section(table),
             expectations=expectations,
             out_dir=out_dir,

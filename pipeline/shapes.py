@@ -8,7 +8,14 @@
 | `bedrock` | Bedrock Converse: `{"schemaVersion": "bedrock-conversation-2024", "system"?, "messages"}` |
 | `trl_conversational` | TRL: `{"messages", "tools"?}` |
 | `trl_prompt_completion` | TRL: `{"prompt": [...], "completion": [...]}` (text for prompt/completion records) |
-| `trl_preference` | TRL: `{"prompt", "chosen", "rejected"}` |
+| `trl_preference` | TRL (conversational): `{"prompt", "chosen", "rejected"}` message lists |
+| `preference` | OpenAI DPO: `{"input", "preferred_output", "non_preferred_output"}` |
+
+Preference and KTO records go only to the shapes that hold their answers and labels
+(`preference`, `trl_preference`); to a chat shape only when the convert stage was told to keep
+the chosen answer (`preference: chosen`) or the desirable examples (`kto: desirable`), which
+turns them into chat records first. Images (`image_url` parts) go to `chat` as they are and to
+`vertex` as `fileData` (http(s) or gs:// URIs); every other shape holds text only.
 
 A conversion that would drop information raises `ConversionError` with a reason code
 (`conversion_lossy`: the shape has no place for something the record holds;
@@ -30,6 +37,7 @@ Shape = Literal[
     "trl_conversational",
     "trl_prompt_completion",
     "trl_preference",
+    "preference",
 ]
 SHAPES: tuple[str, ...] = get_args(Shape)
 BEDROCK_SCHEMA = "bedrock-conversation-2024"
@@ -83,8 +91,20 @@ def _check_plain(m: dict[str, Any], i: int, allowed: set[str]) -> None:
 
 
 def _chat(rec: dict[str, Any], functions_ok: bool = False) -> list[dict[str, Any]]:
-    if rec.get("kind") != "chat":
-        raise _unsupported(f"a {rec.get('kind')} record is not a chat; convert it to chat first")
+    kind = rec.get("kind")
+    if kind == "preference":
+        raise _lossy(
+            "non_preferred_output: a chat shape has no place for the rejected answer; convert "
+            "to preference or trl_preference, or keep only the chosen answer with "
+            "--preference chosen"
+        )
+    if kind == "kto":
+        raise _lossy(
+            "label: a chat shape has no place for the desirable/undesirable label; keep only "
+            "the desirable examples with --kto desirable"
+        )
+    if kind != "chat":
+        raise _unsupported(f"a {kind} record is not a chat; convert it to chat first")
     msgs = rec.get("messages")
     if not isinstance(msgs, list) or not all(isinstance(m, dict) for m in msgs):
         raise _unsupported("messages is not a list of objects")
@@ -116,6 +136,7 @@ def to_shape(shape: str, rec: dict[str, Any]) -> dict[str, Any]:
         return _to_bedrock(rec)
     if shape == "trl_conversational":
         msgs = _chat(rec)
+        _text_only(msgs, shape)
         out = {"messages": msgs}
         if rec.get("tools"):
             out["tools"] = rec["tools"]
@@ -124,23 +145,80 @@ def to_shape(shape: str, rec: dict[str, Any]) -> dict[str, Any]:
         if kind == "prompt_completion":
             return {"prompt": rec["prompt"], "completion": rec["completion"]}
         msgs = _chat(rec)
+        _text_only(msgs, shape)
         if not msgs or msgs[-1].get("role") != "assistant":
             raise _unsupported("the last message is not the assistant's: there is no completion")
         if rec.get("tools"):
             raise _lossy("tools: TRL prompt-completion data has no tools column here")
         return {"prompt": msgs[:-1], "completion": msgs[-1:]}
+    if shape == "preference":
+        if kind != "preference":
+            raise _unsupported(f"a {kind} record has no chosen/rejected pair")
+        return {
+            "input": rec.get("input"),
+            "preferred_output": rec.get("preferred_output"),
+            "non_preferred_output": rec.get("non_preferred_output"),
+        }
     if shape == "trl_preference":
         if kind != "preference":
             raise _unsupported(f"a {kind} record has no chosen/rejected pair")
         inp = rec.get("input")
         if not isinstance(inp, dict) or set(inp) - {"messages"}:
             raise _lossy("input holds more than messages (tools?); TRL preference has only prompt")
+        for name in ("messages",):
+            _text_only(inp.get(name) or [], shape)
         return {
             "prompt": inp.get("messages"),
             "chosen": rec.get("preferred_output"),
             "rejected": rec.get("non_preferred_output"),
         }
     raise AssertionError(f"unknown shape {shape!r}")  # a bug
+
+
+def _text_only(msgs: Any, shape: str) -> None:
+    """Raise `conversion_lossy` naming the first image part: the shape holds text only."""
+    for i, m in enumerate(msgs if isinstance(msgs, list) else []):
+        content = m.get("content") if isinstance(m, dict) else None
+        for j, part in enumerate(content if isinstance(content, list) else []):
+            if isinstance(part, dict) and part.get("type") not in ("text", "refusal"):
+                raise _lossy(
+                    f"messages[{i}].content[{j}] is a {part.get('type')!r} part; {shape} is "
+                    "written with text only here (convert to chat to keep the images)"
+                )
+
+
+_IMAGE_MIMES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                ".webp": "image/webp", ".gif": "image/gif"}
+
+
+def _vertex_file(part: dict[str, Any], where: str) -> dict[str, Any]:
+    """An image_url part as Vertex `fileData` (a gs:// or public http(s) URI)."""
+    img = part.get("image_url")
+    url = img.get("url") if isinstance(img, dict) else img
+    if not isinstance(url, str) or not url.startswith(("http://", "https://", "gs://")):
+        raise _lossy(
+            f"{where}: Vertex tuning takes images as fileData URIs (gs:// or public https), "
+            "not inline data: upload the image and use its URI"
+        )
+    path = url.split("?", 1)[0].lower()
+    mime = next((m for ext, m in _IMAGE_MIMES.items() if path.endswith(ext)), None)
+    if mime is None:
+        raise _lossy(f"{where}: cannot tell the image type of {url!r} (Vertex needs a mimeType)")
+    if isinstance(img, dict) and img.get("detail") not in (None, "auto"):
+        raise _lossy(f"{where}.image_url.detail: Vertex has no per-image detail")
+    return {"fileData": {"mimeType": mime, "fileUri": url}}
+
+
+def _vertex_parts(content: Any, where: str) -> list[dict[str, Any]]:
+    if isinstance(content, list):
+        parts = []
+        for j, part in enumerate(content):
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                parts.append(_vertex_file(part, f"{where}.content[{j}]"))
+            else:
+                parts += [{"text": t} for t in _texts([part], f"{where}")]
+        return parts
+    return [{"text": t} for t in _texts(content, where)]
 
 
 def _chat_to_prompt_completion(rec: dict[str, Any]) -> dict[str, Any]:
@@ -190,10 +268,8 @@ def _to_vertex(rec: dict[str, Any]) -> dict[str, Any]:
             }
         elif role == "user":
             _check_plain(m, i, {"role", "content"})
-            contents.append(
-                {"role": "user", "parts": [{"text": t} for t in _texts(m.get("content"), where)]}
-            )
-        elif role == "assistant":
+            contents.append({"role": "user", "parts": _vertex_parts(m.get("content"), where)})
+        elif role in ("assistant", "model"):  # `model`: Gemini's own name for the assistant
             _check_plain(m, i, {"role", "content", "tool_calls", "weight"})
             parts: list[dict[str, Any]] = [{"text": t} for t in _texts(m.get("content"), where)]
             for j, call in enumerate(m.get("tool_calls") or []):
@@ -230,6 +306,43 @@ def _to_vertex(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _bedrock_blocks(content: Any, where: str) -> list[dict[str, Any]]:
+    """Content as Bedrock blocks: text, and images as S3 references (the only kind it takes)."""
+    if not isinstance(content, list):
+        return [{"text": t} for t in _texts(content, where)]
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(content):
+        if isinstance(part, dict) and part.get("type") == "image_url":
+            img = part.get("image_url")
+            url = img.get("url") if isinstance(img, dict) else None
+            ext = str(url).rsplit(".", 1)[-1].lower() if isinstance(url, str) else ""
+            if not isinstance(url, str) or not url.startswith("s3://") or ext not in (
+                "png", "jpeg", "jpg", "gif", "webp"
+            ):
+                raise _lossy(f"{where}.content[{j}]: Bedrock takes images only as S3 "
+                             "references to .png/.jpeg/.gif/.webp files")
+            source: dict[str, Any] = {"uri": url}
+            if isinstance(img, dict) and img.get("bucket_owner"):
+                source["bucketOwner"] = img["bucket_owner"]
+            fmt = "jpeg" if ext == "jpg" else ext
+            blocks.append({"image": {"format": fmt, "source": {"s3Location": source}}})
+        else:
+            blocks += [{"text": t} for t in _texts([part], where)]
+    return blocks
+
+
+def _from_bedrock_block(block: dict[str, Any]) -> dict[str, Any]:
+    if "image" in block:
+        loc = block["image"]["source"]["s3Location"]
+        img = {"url": loc["uri"]}
+        if loc.get("bucketOwner"):
+            img["bucket_owner"] = loc["bucketOwner"]
+        return {"type": "image_url", "image_url": img}
+    if set(block) - {"text"}:
+        raise KeyError(f"a {', '.join(sorted(block))} block: ftprep reads text and image blocks")
+    return {"type": "text", "text": block.get("text", "")}
+
+
 def _to_bedrock(rec: dict[str, Any]) -> dict[str, Any]:
     msgs = _chat(rec)
     if rec.get("tools"):
@@ -246,9 +359,7 @@ def _to_bedrock(rec: dict[str, Any]) -> dict[str, Any]:
             out["system"] = [{"text": t} for t in _texts(m.get("content"), where)]
         elif role in ("user", "assistant"):
             _check_plain(m, i, {"role", "content", "weight"})
-            messages.append(
-                {"role": role, "content": [{"text": t} for t in _texts(m.get("content"), where)]}
-            )
+            messages.append({"role": role, "content": _bedrock_blocks(m.get("content"), where)})
         else:
             raise _unsupported(f"{where}.role {role!r}: Bedrock turns are user or assistant")
     out["messages"] = messages
@@ -269,12 +380,11 @@ def from_shape(shape: str, obj: dict[str, Any]) -> dict[str, Any]:
             return {"kind": "chat", "messages": [*obj["prompt"], *obj["completion"]]}
         return {"kind": "prompt_completion", **obj}
     if shape == "trl_preference":
-        return {
-            "kind": "preference",
-            "input": {"messages": obj["prompt"]},
-            "preferred_output": obj["chosen"],
-            "non_preferred_output": obj["rejected"],
-        }
+        from pipeline.source_shapes import apply
+
+        return apply("trl_preference", obj)
+    if shape == "preference":
+        return {"kind": "preference", **obj}
     if shape == "vertex":
         return from_vertex(obj)
     if shape == "bedrock":
@@ -316,7 +426,16 @@ def from_vertex(obj: dict[str, Any]) -> dict[str, Any]:
         texts = [p["text"] for p in parts if "text" in p]
         role = "assistant" if turn.get("role") == "model" else "user"
         m: dict[str, Any] = {"role": role}
-        if texts:
+        files = [p["fileData"] for p in parts if "fileData" in p]
+        if files:  # images (and other files) as parts, in the order of the turn
+            m["content"] = [
+                {"type": "text", "text": p["text"]}
+                if "text" in p
+                else {"type": "image_url", "image_url": {"url": p["fileData"].get("fileUri")}}
+                for p in parts
+                if "text" in p or "fileData" in p
+            ]
+        elif texts:
             m["content"] = _content_from_texts(texts)
         calls = [p["functionCall"] for p in parts if "functionCall" in p]
         if calls:
@@ -354,10 +473,10 @@ def from_bedrock(obj: dict[str, Any]) -> dict[str, Any]:
             }
         )
     for m in obj.get("messages", []):
-        msgs.append(
-            {
-                "role": m.get("role"),
-                "content": _content_from_texts([p.get("text", "") for p in m.get("content", [])]),
-            }
-        )
+        parts = [_from_bedrock_block(p) for p in m.get("content", [])]
+        if any(p["type"] != "text" for p in parts):
+            content: Any = parts
+        else:
+            content = _content_from_texts([p["text"] for p in parts])
+        msgs.append({"role": m.get("role"), "content": content})
     return {"kind": "chat", "messages": msgs}

@@ -82,6 +82,11 @@ def starter_config(sample: str, target: str = DEFAULT_TARGET) -> str:
         if "chat" in profile.formats and kind != "preference":
             stages.append(f"  - name: convert                # {kind} -> chat, which {target} takes")
             stages.append("    to: chat")
+            if kind == "kto":  # the only way to chat; the choice stays visible in the config
+                stages.append(
+                    "    kto: desirable       # keep the desirable examples; undesirable ones "
+                    "are rejected (kto_undesirable)"
+                )
         else:
             lines.append(
                 f"# {target} takes {', '.join(profile.formats)}, not {kind} records: choose "

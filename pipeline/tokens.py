@@ -47,6 +47,7 @@ import functools
 import gzip
 import hashlib
 import importlib.metadata
+import math
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -423,6 +424,191 @@ def count_prompt_completion(enc: tiktoken.Encoding, prompt: str, completion: str
     return count_text(enc, prompt) + count_text(enc, completion)
 
 
+# --- a model's own tokenizer.json (open models) -------------------------------------------
+
+
+class LocalTokenizer:
+    """A local Hugging Face `tokenizer.json`, loaded with the `tokenizers` library (offline),
+    with the part of `tiktoken.Encoding` that counting uses (`name`, `encode_ordinary`)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise PipelineError(
+                "count_tokens.tokenizer needs the `tokenizers` library: pip install tokenizers"
+            ) from None
+        try:
+            self._tokenizer = Tokenizer.from_file(path)
+        except Exception as exc:  # the Rust core raises plain Exceptions: a bad file, say so
+            raise PipelineError(
+                f"count_tokens.tokenizer: {path} is not a readable tokenizer.json ({exc})"
+            ) from None
+        self.name = f"tokenizer.json:{path}"
+
+    def encode_ordinary(self, text: str) -> list[int]:
+        """Token ids of `text` without the tokenizer's special tokens (no BOS/EOS)."""
+        return list(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+@functools.lru_cache(maxsize=8)
+def local_tokenizer(path: str) -> tiktoken.Encoding:
+    """The (per-process cached) LocalTokenizer of `path`, typed as the encodings it stands in
+    for: counting calls only `name` and `encode_ordinary`."""
+    return LocalTokenizer(path)  # type: ignore[return-value]
+
+
+# --- what a model bills beyond text: images and tool definitions ----------------------------
+
+
+@dataclass(frozen=True)
+class ModelCosts:
+    """A model's figures for images (OpenAI vision guide) and tool definitions (cookbook).
+
+    Images: `detail: low` costs `image_base` ("only represented by 85 tokens regardless of its
+    size", gpt-4o); `high`/`auto` cost `image_base + image_tile * tiles`, the tiles of 512 px
+    after scaling to fit 2048 x 2048 and then the shortest side down to 768. `image_base` None:
+    the target documents no image formula, so images count 0 and the total is a lower bound.
+    Tools: `num_tokens_for_tools` of the OpenAI cookbook with `func_init` (7 for gpt-4o/4o-mini,
+    10 for gpt-3.5-turbo/gpt-4; the other constants are the same for both).
+    """
+
+    image_base: int | None = 85
+    image_tile: int = 170
+    func_init: int = 7
+
+
+GPT_4O = ModelCosts()
+# model name prefix -> costs, longest first (vision guide table; cookbook tool constants)
+_MODEL_COSTS: tuple[tuple[str, ModelCosts], ...] = (
+    ("gpt-4o-mini", ModelCosts(2833, 5667, 7)),
+    ("gpt-4o", GPT_4O),
+    ("gpt-4.1-mini", ModelCosts(None, 0, 7)),  # patch-based images: not this formula
+    ("gpt-4.1-nano", ModelCosts(None, 0, 7)),
+    ("gpt-4.1", GPT_4O),
+    ("gpt-3.5-turbo", ModelCosts(None, 0, 10)),
+    ("gpt-4", ModelCosts(None, 0, 10)),
+)
+PROP_INIT, PROP_KEY, ENUM_INIT, ENUM_ITEM, FUNC_END = 3, 3, -3, 3, 12
+
+
+@functools.lru_cache(maxsize=64)
+def model_costs(target: str | None) -> ModelCosts:
+    """The costs of a target's model; without a target, gpt-4o's (the generic OpenAI rules).
+    A target whose provider documents no image formula gets `image_base=None`."""
+    if target is None:
+        return GPT_4O
+    from pipeline.targets import get_target
+
+    profile = get_target(target)
+    model = profile.name.split(":", 1)[-1]
+    if profile.provider in ("openai", "azure"):
+        for prefix, costs in _MODEL_COSTS:
+            if model.startswith(prefix):
+                return costs
+    return ModelCosts(None, 0, GPT_4O.func_init)
+
+
+def _image_size(url: str) -> tuple[int, int] | None:
+    """(width, height) from a base64 data URL's image header (imagesize), None otherwise."""
+    if not url.startswith("data:"):
+        return None
+    head, _, payload = url.partition(",")
+    if not head.endswith(";base64"):
+        return None
+    import base64
+    import io
+
+    import imagesize
+
+    try:
+        data = base64.b64decode(payload, validate=False)
+        w, h = imagesize.get(io.BytesIO(data))
+    except (ValueError, binascii.Error, OSError):
+        return None
+    return (w, h) if w > 0 and h > 0 else None
+
+
+def _tiles(width: int, height: int) -> int:
+    """512 px tiles after scaling into 2048 x 2048, then the shortest side down to 768."""
+    scale = min(1.0, 2048 / max(width, height))
+    w, h = width * scale, height * scale
+    scale = min(1.0, 768 / min(w, h))
+    w, h = w * scale, h * scale
+    return math.ceil(round(w) / 512) * math.ceil(round(h) / 512)
+
+
+@functools.lru_cache(maxsize=1024)
+def image_tokens(url: str, detail: str, costs: ModelCosts) -> tuple[int, bool]:
+    """(tokens, exact) of one image: low detail is exact; high/auto from the data URL's size,
+    else (an http(s) URL, never fetched) the minimum of one tile and not exact."""
+    if costs.image_base is None:
+        return 0, False
+    if detail == "low":
+        return costs.image_base, True
+    size = _image_size(url)
+    if size is None:
+        return costs.image_base + costs.image_tile, False
+    return costs.image_base + costs.image_tile * _tiles(*size), True
+
+
+def _images(content: object, costs: ModelCosts) -> tuple[int, int, int]:
+    """(image tokens, images, images counted at the minimum) of a content's image parts."""
+    if not isinstance(content, list):
+        return 0, 0, 0
+    tokens = n = unsized = 0
+    for part in content:
+        if not isinstance(part, Mapping) or part.get("type") != "image_url":
+            continue
+        img = part.get("image_url")
+        url = img.get("url") if isinstance(img, Mapping) else img
+        if not isinstance(url, str):
+            continue
+        detail = img.get("detail") if isinstance(img, Mapping) else None
+        t, exact = image_tokens(url, detail if isinstance(detail, str) else "auto", costs)
+        tokens += t
+        n += 1
+        unsized += not exact
+    return tokens, n, unsized
+
+
+def tools_tokens(enc: tiktoken.Encoding, definitions: object, costs: ModelCosts) -> int:
+    """The cookbook's `num_tokens_for_tools` estimate of `tools` (or legacy `functions`):
+    per function `func_init` + tokens("name:description"), per property `prop_key` +
+    tokens("name:type:description") (+ enum items), `func_end` once. Odd shapes count what
+    they have (a missing description is empty), never raise."""
+    if not isinstance(definitions, list) or not definitions:
+        return 0
+    total = counted = 0
+    for d in definitions:
+        fn = d.get("function", d) if isinstance(d, Mapping) else None
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+            continue
+        counted += 1
+        desc = fn.get("description")
+        desc = desc.removesuffix(".") if isinstance(desc, str) else ""
+        total += costs.func_init + _text(enc, f"{fn.get('name')}:{desc}")
+        params = fn.get("parameters")
+        props = params.get("properties") if isinstance(params, Mapping) else None
+        if not isinstance(props, Mapping) or not props:
+            continue
+        total += PROP_INIT
+        for key, prop in props.items():
+            prop = prop if isinstance(prop, Mapping) else {}
+            total += PROP_KEY
+            enum = prop.get("enum")
+            if isinstance(enum, list):
+                total += ENUM_INIT
+                for item in enum:
+                    total += ENUM_ITEM + _text(enc, item if isinstance(item, str) else str(item))
+            p_desc = prop.get("description")
+            p_desc = p_desc.removesuffix(".") if isinstance(p_desc, str) else ""
+            p_type = prop.get("type")
+            line = f"{key}:{p_type if isinstance(p_type, str) else ''}:{p_desc}"
+            total += _text(enc, line)
+    return total + FUNC_END if counted else 0
+
+
 @dataclass(frozen=True, slots=True)
 class ChatCounts:
     """Token counts of one chat example.
@@ -434,8 +620,11 @@ class ChatCounts:
             tokens of assistant messages whose ``weight`` is absent or 1 (framing excluded).
         by_role: content tokens per role (every role seen appears, possibly with 0).
         messages: number of messages counted (non-dict entries are skipped).
-        tools: tokens of the ``tools``/``functions`` definitions (an approximation; included
-            in ``total``).
+        tools: tokens of the ``tools``/``functions`` definitions (the cookbook's
+            ``num_tokens_for_tools`` estimate; included in ``total``).
+        image_tokens: tokens of the image parts (the vision formula; included in ``total``).
+        images_unsized: images counted at the minimum (a URL: not fetched), so ``total`` is a
+            lower bound when this is not 0.
     """
 
     total: int
@@ -443,6 +632,8 @@ class ChatCounts:
     by_role: dict[str, int] = field(default_factory=dict)
     messages: int = 0
     tools: int = 0
+    image_tokens: int = 0
+    images_unsized: int = 0
 
 
 def _content_tokens(enc: tiktoken.Encoding, content: object) -> int:
@@ -489,13 +680,6 @@ def _tool_calls_tokens(enc: tiktoken.Encoding, tool_calls: object) -> int:
     )
 
 
-def _definitions_tokens(enc: tiktoken.Encoding, definitions: object) -> int:
-    """Compact JSON of a non-empty ``tools``/``functions`` list, counted as text."""
-    if not isinstance(definitions, list) or not definitions:
-        return 0
-    return _text(enc, _json_text(definitions))
-
-
 def _is_trained(message: Mapping[str, Any]) -> bool:
     if "weight" not in message:
         return True
@@ -508,15 +692,18 @@ def count_chat(
     messages: list[dict[str, Any]],
     tools: list[Any] | None = None,
     functions: list[Any] | None = None,
+    costs: ModelCosts = GPT_4O,
 ) -> ChatCounts:
     """Count a chat example the way OpenAI's cookbook ``num_tokens_from_messages`` does.
 
     ``total = sum over messages of (3 + tokens(role) + tokens(content) [+ tokens(name) + 1])
-    + 3`` for the reply priming, plus our approximations: tool/function calls (name and
-    arguments text) and the compact JSON of ``tools``/``functions``. ``weight`` and other
-    keys (``tool_call_id``, ...) are not counted. Odd shapes never raise; they count 0.
+    + 3`` for the reply priming, plus: tool/function calls (name and arguments text, an
+    approximation), ``tools``/``functions`` by the cookbook's ``num_tokens_for_tools`` estimate,
+    and image parts by the vision formula of `costs`. ``weight`` and other keys
+    (``tool_call_id``, ...) are not counted. Odd shapes never raise; they count 0.
     """
     total = 0
+    image_total = unsized = 0
     trained = 0
     n_messages = 0
     by_role: dict[str, int] = {}
@@ -528,6 +715,10 @@ def count_chat(
         role_key = role if isinstance(role, str) else UNKNOWN_ROLE
         content = _content_tokens(enc, message.get("content"))
         by_role[role_key] = by_role.get(role_key, 0) + content
+        img, _, img_unsized = _images(message.get("content"), costs)
+        image_total += img
+        unsized += img_unsized
+        total += img
         calls = _tool_calls_tokens(enc, message.get("tool_calls")) + _call_tokens(
             enc, message.get("function_call")
         )
@@ -538,13 +729,15 @@ def count_chat(
         if role == "assistant" and _is_trained(message):
             trained += content + calls
     total += REPLY_PRIMING_TOKENS
-    tools_tokens = _definitions_tokens(enc, tools) + _definitions_tokens(enc, functions)
+    definitions = tools_tokens(enc, tools, costs) + tools_tokens(enc, functions, costs)
     return ChatCounts(
-        total=total + tools_tokens,
+        total=total + definitions,
         trained=trained,
         by_role=by_role,
         messages=n_messages,
-        tools=tools_tokens,
+        tools=definitions,
+        image_tokens=image_total,
+        images_unsized=unsized,
     )
 
 
@@ -562,6 +755,8 @@ COLUMNS = (
     "m_tokens_tool",
     "m_messages",
     "m_chars",
+    "m_tokens_image",
+    "m_images_unsized",
 )
 TOTAL = "m_tokens_total"
 
@@ -608,7 +803,7 @@ def _fast_chat_row(enc: tiktoken.Encoding, messages: list[Any]) -> list[int] | N
     roles = _role_tokens(enc)
     encode = enc.encode_ordinary
     total, trained, chars = 3, 0, 0
-    row = [0, 0, 0, 0, 0, 0, len(messages), 0]
+    row = [0, 0, 0, 0, 0, 0, len(messages), 0, 0, 0]
     for m in messages:
         # two keys that are a string role and content can only be role and content
         if type(m) is not dict or (len(m) != 2 and not m.keys() <= _FAST_KEYS):
@@ -636,7 +831,9 @@ def _fast_chat_row(enc: tiktoken.Encoding, messages: list[Any]) -> list[int] | N
     return row
 
 
-def chat_row(enc: tiktoken.Encoding, messages: Any, tools: Any, functions: Any) -> list[int]:
+def chat_row(
+    enc: tiktoken.Encoding, messages: Any, tools: Any, functions: Any, costs: ModelCosts = GPT_4O
+) -> list[int]:
     """The COLUMNS values of one chat example."""
     if not isinstance(messages, list):
         messages = []
@@ -644,8 +841,9 @@ def chat_row(enc: tiktoken.Encoding, messages: Any, tools: Any, functions: Any) 
         fast = _fast_chat_row(enc, messages)
         if fast is not None:
             return fast
-    c = count_chat(enc, messages, tools, functions)
-    row = [c.total, c.trained, 0, 0, 0, 0, c.messages, _chars(messages)]
+    c = count_chat(enc, messages, tools, functions, costs)
+    row = [c.total, c.trained, 0, 0, 0, 0, c.messages, _chars(messages), c.image_tokens,
+           c.images_unsized]
     for role, n in c.by_role.items():
         slot = _ROLE_SLOT.get(role)
         if slot is not None:
@@ -660,31 +858,37 @@ def prompt_completion_row(enc: tiktoken.Encoding, prompt: Any, completion: Any) 
     chars = (len(prompt) if isinstance(prompt, str) else 0) + (
         len(completion) if isinstance(completion, str) else 0
     )
-    return [p + c, c, 0, p, c, 0, 0, chars]
+    return [p + c, c, 0, p, c, 0, 0, chars, 0, 0]
 
 
-def preference_row(enc: tiktoken.Encoding, inp: Any, preferred: Any) -> list[int]:
+def preference_row(
+    enc: tiktoken.Encoding, inp: Any, preferred: Any, costs: ModelCosts = GPT_4O
+) -> list[int]:
     """The COLUMNS values of one preference pair: input messages + preferred output."""
     messages = inp.get("messages") if isinstance(inp, Mapping) else None
     tools = inp.get("tools") if isinstance(inp, Mapping) else None
     prompt = list(messages) if isinstance(messages, list) else []
     output = list(preferred) if isinstance(preferred, list) else []
-    row = chat_row(enc, prompt + output, tools, None)
+    row = chat_row(enc, prompt + output, tools, None, costs)
     # trained: the preferred output only (an assistant message in the input is context here)
     row[1] = chat_row(enc, output, None, None)[1]
     return row
 
 
-def record_row(enc: tiktoken.Encoding, record: Mapping[str, Any]) -> list[int] | None:
+def record_row(
+    enc: tiktoken.Encoding, record: Mapping[str, Any], costs: ModelCosts = GPT_4O
+) -> list[int] | None:
     """The COLUMNS values of one canonical record (a plain dict), None for an unknown kind:
     the per-record rule `measure` applies to a batch, for callers without one (`ftprep check`)."""
     kind = record.get("kind")
-    if kind == "chat":
-        return chat_row(enc, record.get("messages"), record.get("tools"), record.get("functions"))
+    if kind in ("chat", "kto"):  # a KTO example is a conversation ending on its judged answer
+        return chat_row(
+            enc, record.get("messages"), record.get("tools"), record.get("functions"), costs
+        )
     if kind == "prompt_completion":
         return prompt_completion_row(enc, record.get("prompt"), record.get("completion"))
     if kind == "preference":
-        return preference_row(enc, record.get("input"), record.get("preferred_output"))
+        return preference_row(enc, record.get("input"), record.get("preferred_output"), costs)
     return None
 
 
@@ -702,8 +906,10 @@ def _column(batch: pd.DataFrame, name: str, mask: pd.Series) -> list[Any]:
     return batch.loc[mask, name].tolist()
 
 
-def measure(batch: pd.DataFrame, enc: tiktoken.Encoding) -> np.ndarray:
-    """(len(batch), 8) int64 array of the COLUMNS for every row of `batch`, in row order.
+def measure(
+    batch: pd.DataFrame, enc: tiktoken.Encoding, costs: ModelCosts = GPT_4O
+) -> np.ndarray:
+    """(len(batch), len(COLUMNS)) int64 array of the COLUMNS for every row of `batch`, in row order.
 
     Never raises on bad shapes: anything unrecognised counts 0 (validation is another stage's).
     """
@@ -714,9 +920,9 @@ def measure(batch: pd.DataFrame, enc: tiktoken.Encoding) -> np.ndarray:
     kinds = batch["kind"].to_numpy(dtype=object)
     for kind in pd.unique(kinds):
         mask = pd.Series(kinds == kind, index=batch.index)
-        if kind == "chat":
+        if kind in ("chat", "kto"):
             rows = [
-                chat_row(enc, m, t, f)
+                chat_row(enc, m, t, f, costs)
                 for m, t, f in zip(
                     _column(batch, "messages", mask),
                     _column(batch, "tools", mask),
@@ -733,7 +939,7 @@ def measure(batch: pd.DataFrame, enc: tiktoken.Encoding) -> np.ndarray:
             ]
         elif kind == "preference":
             rows = [
-                preference_row(enc, i, p)
+                preference_row(enc, i, p, costs)
                 for i, p in zip(
                     _column(batch, "input", mask),
                     _column(batch, "preferred_output", mask),

@@ -25,7 +25,8 @@ from pipeline.tokens import (
     get_encoding,
     resolve_encoding,
 )
-from tests.conftest import CORPUS, corpus_file, read_jsonl, run_config
+from tests.conftest import CORPUS, corpus_file, read_jsonl, run_config, write_jsonl
+from tests.test_tokens import _cookbook_tools
 
 NAMES = ("cl100k_base", "o200k_base")
 
@@ -40,7 +41,11 @@ def n(enc: tiktoken.Encoding, text: str) -> int:
 
 
 def metrics(out: pd.DataFrame, row: int = 0) -> dict[str, int]:
-    return {c: int(out[c].iloc[row]) for c in COLUMNS}
+    """The text metrics of a row (the image columns have their own tests)."""
+    return {c: int(out[c].iloc[row]) for c in COLUMNS if c not in IMAGE_COLUMNS}
+
+
+IMAGE_COLUMNS = ("m_tokens_image", "m_images_unsized")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -139,7 +144,8 @@ def test_roles_tools_and_odd_shapes_never_raise() -> None:
 def slow_row(enc: tiktoken.Encoding, messages: list[Any]) -> list[int]:
     """chat_row through count_chat only (no fast path)."""
     c = count_chat(enc, messages)
-    row = [c.total, c.trained, 0, 0, 0, 0, c.messages, _chars(messages)]
+    row = [c.total, c.trained, 0, 0, 0, 0, c.messages, _chars(messages), c.image_tokens,
+           c.images_unsized]
     for role, k in c.by_role.items():
         if role in _ROLE_SLOT:
             row[_ROLE_SLOT[role]] += k
@@ -290,8 +296,8 @@ def plain_count(enc: tiktoken.Encoding, record: dict[str, Any]) -> int:
             args = args if isinstance(args, str) else orjson.dumps(args).decode()
             total += n(enc, call["name"]) + n(enc, args)
     for key in ("tools", "functions"):
-        if record.get(key):
-            total += n(enc, orjson.dumps(record[key]).decode())
+        if record.get(key):  # the cookbook's num_tokens_for_tools estimate (docs/tokens.md)
+            total += _cookbook_tools(lambda s: n(enc, s), record[key])
     return total
 
 
@@ -314,3 +320,85 @@ def test_every_corpus_file_matches_plain_tiktoken(rel: str, tmp_path: Path) -> N
         enc = get_encoding(name)  # a plain tiktoken.Encoding (tests/test_tokens.py checks it)
         assert records, rel
         assert got == [plain_count(enc, r) for r in records], (rel, name)
+
+
+def test_report_shows_image_tokens_and_lower_bound(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from tests.test_tokens import png_data_url
+
+    def rec(url: str) -> dict[str, Any]:
+        return {"messages": [
+            {"role": "user", "content": [{"type": "text", "text": "What?"},
+                                         {"type": "image_url", "image_url": {"url": url}}]},
+            {"role": "assistant", "content": "A cat."}]}
+
+    src = write_jsonl(tmp_path / "v.jsonl", [rec(png_data_url(1024, 1024)),
+                                             rec("https://example.com/a.png"),
+                                             rec("https://example.com/b.png")])
+    cfg = {"input": {"paths": [str(src)]}, "target": "openai:gpt-4o-2024-08-06",
+           "stages": ["count_tokens"], "output": {"dir": str(tmp_path / "out")}}
+    report = run_config(tmp_path, cfg)
+    assert report["tokens"]["image_tokens"] == 765 + 2 * 255
+    assert report["tokens"]["images_at_minimum"] == 2 and report["tokens"]["lower_bound"]
+    assert report["tokens"]["approximation"] is None  # o200k_base is gpt-4o's own encoding
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "image tokens: 1,275" in md or "image tokens: 1275" in md
+    assert "lower bound: yes" in md
+    config = tmp_path / "c.yaml"
+    config.write_text(orjson.dumps({**cfg, "output": {"dir": str(tmp_path / "o2")}}).decode())
+    res = CliRunner().invoke(main, ["run", str(config)])
+    assert res.output.count("lower bound") == 1, res.output  # warned once per run
+
+
+def test_report_says_when_counts_approximate(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "c.jsonl", [{"messages": [{"role": "user", "content": "Hi"},
+                                                           {"role": "assistant", "content": "Yo"}]}])
+    report = run_config(tmp_path, {"input": {"paths": [str(src)]}, "target": "together",
+                                   "stages": ["count_tokens"]})
+    text = report["tokens"]["approximation"]
+    assert text and "o200k_base" in text and "together" in text
+
+
+def tiny_tokenizer_json(path: Path) -> Path:
+    """A tiny word-level tokenizer.json, built with `tokenizers` itself (no download)."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    vocab = {"[UNK]": 0, "hello": 1, "world": 2, "user": 3, "assistant": 4}
+    tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = Whitespace()  # type: ignore[assignment]
+    tok.save(str(path))
+    return path
+
+
+def test_open_model_counts_with_its_own_tokenizer_json(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    path = tiny_tokenizer_json(tmp_path / "tokenizer.json")
+    tok = Tokenizer.from_file(str(path))
+
+    def n(text: str) -> int:
+        return len(tok.encode(text, add_special_tokens=False).ids)
+
+    messages = [{"role": "user", "content": "hello world, hello"},
+                {"role": "assistant", "content": "world"}]
+    src = write_jsonl(tmp_path / "c.jsonl", [{"messages": messages}])
+    report = run_config(tmp_path, {
+        "input": {"paths": [str(src)]}, "target": "together",
+        "stages": [{"name": "count_tokens", "tokenizer": str(path)}]})
+    want = sum(3 + n(m["role"]) + n(m["content"]) for m in messages) + 3
+    assert n("hello world, hello") == 4  # "," is [UNK]: this tokenizer, not tiktoken
+    assert report["tokens"]["splits"]["train"]["max"] == want
+    assert "tokenizer.json" in report["tokens"]["encoding"]
+    assert "own tokenizer.json" in report["tokens"]["approximation"]
+
+
+def test_a_missing_tokenizer_json_is_a_config_error(tmp_path: Path) -> None:
+    src = write_jsonl(tmp_path / "c.jsonl", [{"prompt": "a", "completion": "b"}])
+    with pytest.raises(PipelineError, match="tokenizer: no file"):
+        run_config(tmp_path, {"input": {"paths": [str(src)]},
+                              "stages": [{"name": "count_tokens",
+                                          "tokenizer": str(tmp_path / "nope.json")}]})

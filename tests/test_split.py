@@ -62,7 +62,7 @@ def keytable(contents: list[int], **extra: list[Any]) -> KeyTable:
     n = len(contents)
     c = np.array(contents, dtype=np.int64)
     ranks = np.array([(x * 2654435761) % 1000003 for x in contents], dtype=np.int64)
-    cols: dict[str, np.ndarray] = {"hi": c, "lo": c, "rank": ranks}
+    cols: dict[str, np.ndarray] = {"hi": c, "lo": c, "norm_hi": c, "norm_lo": c, "rank": ranks}
     cols |= {k: np.asarray(v) for k, v in extra.items()}
     return KeyTable(["d.jsonl"] * n, np.arange(1, n + 1, dtype=np.int64), cols)
 
@@ -340,10 +340,32 @@ def test_dedupe_then_split_on_hand_made_tables() -> None:
     t = KeyTable(
         ["d.jsonl"] * n,
         np.arange(1, n + 1, dtype=np.int64),
-        {"hi": hashes, "lo": hashes, "rank": (hashes * 7919) % 101},
+        {"hi": hashes, "lo": hashes, "norm_hi": hashes, "norm_lo": hashes, "rank": (hashes * 7919) % 101},
     )
     d = Decisions.all_train(n)
     dedupe_decide(t, d, DedupeConfig())
     report = sp.decide(t, d, SplitConfig(validation=0.25))
     assert report["records"] == 8 and report["validation"] == 2
     assert int((d.dest == VALIDATION).sum()) == 2
+
+
+def test_normalised_duplicates_never_straddle_even_after_exact_dedupe(tmp_path: Path) -> None:
+    # The split promise (docs/dedupe_split.md): no exact or normalised duplicate is split across
+    # train and validation. Exact dedupe keeps case/space/punctuation variants, so split itself
+    # must hold each normalised class together.
+    rows = []
+    for i in range(40):
+        base = f"What is item number {i}?"
+        for variant in (base, base.upper(), base.replace(" ", "  ") + " ", base.rstrip("?") + "!"):
+            rows.append({"prompt": variant, "completion": f"It is item {i}."})
+    src = write_jsonl(tmp_path / "variants.jsonl", rows)
+    stages = [{"name": "dedupe", "mode": "exact"}, {"name": "split", "validation": 0.3}]
+    report = run_config(tmp_path, {"input": {"paths": [str(src)]}, "stages": stages})
+    assert report["totals"]["rejected"] == 0  # exact dedupe kept every variant
+    side: dict[str, set[str]] = defaultdict(set)
+    for name in ("train", "validation"):
+        for r in read_jsonl(tmp_path / "out" / f"{name}.jsonl"):
+            side[r["completion"]].add(name)
+    assert len(side) == 40
+    assert all(len(s) == 1 for s in side.values()), side
+    assert 0 < sum("validation" in s for s in side.values()) < 40

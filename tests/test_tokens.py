@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import tiktoken
 import tiktoken.load
@@ -354,12 +353,17 @@ def test_count_chat_parts_tools_weights() -> None:
         "tool": t("18C, sunny"),
     }
     roles = 2 * t("user") + 3 * t("assistant") + t("tool")
-    tools_json = t(orjson.dumps(tools).decode())
+    # the cookbook's num_tokens_for_tools (openai_rules.md 3.3; gpt-4o constants): func_init 7
+    # + "name:description", prop_init 3, prop_key 3 + "key:type:description", func_end 12
+    tools_estimate = 7 + t("get_weather:Weather for a city") + 3 + 3 + t("city:string:") + 12
+    # an image given by URL (not fetched), detail auto: the minimum, base 85 + one tile 170
+    image = 85 + 170
     assert got.by_role == content
     assert got.trained == call + t("Anything else?")  # weight 0 is not trained
-    assert got.tools == tools_json
+    assert got.tools == tools_estimate
+    assert (got.image_tokens, got.images_unsized) == (image, 1)
     assert got.messages == 6
-    assert got.total == 6 * 3 + roles + sum(content.values()) + call + 3 + tools_json
+    assert got.total == 6 * 3 + roles + sum(content.values()) + call + 3 + tools_estimate + image
 
 
 def test_count_chat_legacy_function_call_and_object_arguments() -> None:
@@ -370,10 +374,11 @@ def test_count_chat_legacy_function_call_and_object_arguments() -> None:
         {"role": "user", "content": "call f"},
         {"role": "assistant", "function_call": {"name": "f", "arguments": arguments}},
     ]
-    got = count_chat(enc, messages, functions=functions)
+    got = count_chat(enc, messages, functions=functions,
+                     costs=tokens.model_costs("openai:gpt-3.5-turbo-0125"))
     call = count_text(enc, "f") + count_text(enc, '{"x":1,"y":"é"}')
     assert got.trained == call
-    assert got.tools == count_text(enc, orjson.dumps(functions).decode())
+    assert got.tools == 10 + count_text(enc, "f:") + 12  # func_init 10 (gpt-3.5/gpt-4 costs)
     assert got.total == 2 * 3 + count_text(enc, "user") + count_text(enc, "assistant") + (
         count_text(enc, "call f") + call + 3 + got.tools
     )
@@ -501,8 +506,37 @@ def _cookbook_reference(oracle: Any, record: dict[str, Any]) -> tuple[int, int]:
     total += 3
     for key in ("tools", "functions"):
         if record.get(key):
-            total += n(json.dumps(record[key], separators=(",", ":"), ensure_ascii=False))
+            total += _cookbook_tools(n, record[key])
     return total, trained
+
+
+def _cookbook_tools(n: Callable[[str], int], functions: list[Any]) -> int:
+    """`num_tokens_for_tools` of the OpenAI cookbook (How_to_count_tokens_with_tiktoken),
+    gpt-4o constants, written out as the notebook does (a legacy `functions` entry is its own
+    `function`)."""
+    func_init, prop_init, prop_key, enum_init, enum_item, func_end = 7, 3, 3, -3, 3, 12
+    count = 0
+    for f in functions:
+        function = f.get("function", f)
+        f_desc = function.get("description", "")
+        if f_desc.endswith("."):
+            f_desc = f_desc[:-1]
+        count += func_init + n(function["name"] + ":" + f_desc)
+        properties = function.get("parameters", {}).get("properties", {})
+        if len(properties) > 0:
+            count += prop_init
+            for key in properties:
+                count += prop_key
+                prop = properties[key]
+                if "enum" in prop:
+                    count += enum_init
+                    for item in prop["enum"]:
+                        count += enum_item + n(item)
+                p_desc = prop.get("description", "")
+                if p_desc.endswith("."):
+                    p_desc = p_desc[:-1]
+                count += n(f"{key}:{prop.get('type', '')}:{p_desc}")
+    return count + func_end
 
 
 @corpus
@@ -548,3 +582,65 @@ def test_corpus_text_counts_match_oracle(name: str, pure: Callable[[str], Any]) 
     assert len(texts) > 2000
     mismatches = [t for t in texts if count_text(enc, t) != len(oracle.encode_ordinary(t))]
     assert mismatches == []
+
+
+# --- images: the vision formula (OpenAI vision guide) ----------------------------------------
+
+
+def png_data_url(width: int, height: int) -> str:
+    """A data URL whose PNG header says width x height (imagesize reads only the header)."""
+    import base64
+    import struct
+    import zlib as z
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    body = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(
+        ">I", z.crc32(chunk))
+    return "data:image/png;base64," + base64.b64encode(body).decode()
+
+
+def _image_message(url: str, detail: str | None = None) -> list[dict[str, Any]]:
+    img: dict[str, Any] = {"url": url}
+    if detail:
+        img["detail"] = detail
+    return [{"role": "user", "content": [{"type": "image_url", "image_url": img}]}]
+
+
+@pytest.mark.parametrize(
+    ("size", "detail", "target", "want"),
+    [
+        # "detail: low ... only represented by 85 tokens regardless of its size" [S12]
+        ((4000, 3000), "low", None, 85),
+        # vision guide: "A 1024 x 1024 square image in detail: high mode costs 765 tokens"
+        ((1024, 1024), "high", None, 765),
+        # vision guide: "A 2048 x 4096 image in detail: high mode costs 1105 tokens"
+        ((2048, 4096), "high", None, 1105),
+        ((2048, 4096), None, None, 1105),  # detail defaults to auto, counted as high
+        ((300, 200), "high", None, 85 + 170),  # small images are not scaled up: one tile
+        # gpt-4o-mini's figures: base 2833, per tile 5667
+        ((1024, 1024), "high", "openai:gpt-4o-mini-2024-07-18", 2833 + 4 * 5667),
+        ((1024, 1024), "low", "azure:gpt-4o-2024-08-06", 85),
+    ],
+)
+def test_image_tokens_follow_the_vision_formula(
+    size: tuple[int, int], detail: str | None, target: str | None, want: int
+) -> None:
+    enc = tokens.get_encoding("o200k_base")
+    costs = tokens.model_costs(target)
+    got = count_chat(enc, _image_message(png_data_url(*size), detail), costs=costs)
+    assert (got.image_tokens, got.images_unsized) == (want, 0)
+    assert got.total == 3 + len(enc.encode_ordinary("user")) + 3 + want
+
+
+def test_image_urls_are_not_fetched_and_count_at_the_minimum() -> None:
+    enc = tokens.get_encoding("o200k_base")
+    url = "https://example.com/cat.png"
+    high = count_chat(enc, _image_message(url, "high"))
+    assert (high.image_tokens, high.images_unsized) == (85 + 170, 1)  # a lower bound
+    low = count_chat(enc, _image_message(url, "low"))
+    assert (low.image_tokens, low.images_unsized) == (85, 0)  # exact whatever the size
+    # a target whose service documents no image formula: 0, and a lower bound
+    other = count_chat(enc, _image_message(png_data_url(64, 64)),
+                       costs=tokens.model_costs("together"))
+    assert (other.image_tokens, other.images_unsized) == (0, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -160,7 +161,8 @@ CASES: list[tuple[str, dict[str, Any], str | None, str, str]] = [
      "functions"),
     ("function role without name", chat(U, {"role": "function", "content": "1"}, A), OLD,
      "message_missing_key", "messages[1].name"),
-    ("tools on gpt-3.5-0613", chat(U, A, tools=TOOLS), OLD, "top_level_key_unknown", "tools"),
+    ("tools on gpt-4-0613", chat(U, A, tools=TOOLS), "openai:gpt-4-0613", "top_level_key_unknown",
+     "tools"),
     ("weight 2", chat(U, {**A, "weight": 2}), MINI, "weight_invalid", "messages[1].weight"),
     ("weight true", chat(U, {**A, "weight": True}), MINI, "weight_invalid", "messages[1].weight"),
     ("weight on user", chat({**U, "weight": 0}, A), MINI, "message_unknown_key",
@@ -339,7 +341,8 @@ BEDROCK = "bedrock:conversation"
     ],
 )
 def test_role_order_rules(messages: list[dict[str, Any]], target: str, ok: bool) -> None:
-    reason, message, _ = verdict(chat(*messages), target)
+    top = {"schemaVersion": "bedrock-conversation-2024"} if target == BEDROCK else {}
+    reason, message, _ = verdict(chat(*messages, **top), target)
     assert (reason is None) == ok, message
     if not ok:
         assert reason == "role_order"
@@ -475,3 +478,132 @@ def test_corpus_glaive_zh_orphans_are_the_two_records(tmp_path: Path) -> None:
                                    "stages": ["validate_schema"]})
     lines = report["rejected_by_reason"]["tool_response_orphan"]["first_lines"]
     assert lines == {str(path): [197, 293]}
+
+
+# --- provider rules, each with the documentation sentence it encodes ---------------------------
+
+
+def codes(record: dict[str, Any], target: str | None = None) -> list[str]:
+    """Every problem code of one record, in order."""
+    from pipeline.stages.validate_schema import Validator, findings, rules_for
+
+    found = findings(Validator(rules_for(target), "reject"),
+                     {"kind": "chat", **record, "_record": dict(record), "_source": "s.jsonl"})
+    return [c for c, _, _ in found.problems]
+
+
+def test_together_function_calling_sequence_is_one_assistant_turn() -> None:
+    # Together (data-formats.md, function calling): assistant `tool_calls` -> one or more
+    # `tool` messages with `tool_call_id` -> the assistant's answer.
+    call2 = {**CALL, "id": "c2"}
+    rec = chat(U, {"role": "assistant", "tool_calls": [CALL, call2]},
+               {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+               {"role": "tool", "tool_call_id": "c2", "content": "warm"},
+               {"role": "assistant", "content": "Sunny and warm."}, tools=TOOLS)
+    assert codes(rec, "together") == []
+    assert codes(rec, "mistral") == []  # "must be followed by a tool message, which in turn must
+    # be followed by another assistant message" (Mistral fine-tuning docs)
+    two = chat(U, A, {"role": "assistant", "content": "again"})
+    assert codes(two, "together") == ["role_order"]  # two plain answers still do not alternate
+
+
+@pytest.mark.parametrize(
+    ("target", "url", "ok"),
+    [
+        # Together: "VLM: base64 data URIs only" (providers.md, Together [T2])
+        ("together", "https://example.com/a.png", False),
+        ("together", "data:image/png;base64,iVBORw0KGgo=", True),
+        # Fireworks vision SFT: "images must be base64 data" (providers.md, Fireworks [F3])
+        ("fireworks", "https://example.com/a.png", False),
+        # OpenAI: "HTTP URLs or data URLs containing Base64-encoded images" (vision guide [S12])
+        (VISION, "https://example.com/a.png", True),
+        (VISION, "data:image/png;base64,iVBORw0KGgo=", True),
+    ],
+)
+def test_image_sources_per_provider(target: str, url: str, ok: bool) -> None:
+    rec = chat({"role": "user", "content": [{"type": "text", "text": "What?"}, img(url)]}, A)
+    assert codes(rec, target) == ([] if ok else ["image_invalid"])
+
+
+def test_image_detail_is_low_high_or_auto() -> None:
+    # OpenAI vision fine-tuning: "detail": "low" | "high" | "auto" [S12]
+    for detail, want in (("low", []), ("high", []), ("auto", []), ("medium", ["image_invalid"]),
+                         ("LOW", ["image_invalid"])):
+        part = {"type": "image_url", "image_url": {"url": "https://x.org/a.png", "detail": detail}}
+        assert codes(chat({"role": "user", "content": [part]}, A), VISION) == want, detail
+
+
+@pytest.mark.parametrize("target", ["openai:gpt-3.5-turbo-0125", "openai:gpt-3.5-turbo-1106",
+                                    "openai:gpt-3.5-turbo-0613"])
+def test_gpt_35_turbo_takes_tool_calling_data(target: str) -> None:
+    # FineTuneChatRequestInput takes `tools`, assistant `tool_calls` and `tool` messages for
+    # chat fine-tuning [S1]; the guide's function-calling section covers gpt-3.5-turbo [S9].
+    rec = chat(U, {"role": "assistant", "tool_calls": [CALL]},
+               {"role": "tool", "tool_call_id": "c1", "content": "sunny"}, A,
+               tools=TOOLS, parallel_tool_calls=False)
+    assert codes(rec, target) == []
+
+
+def test_vertex_messages_shape_is_the_wrong_schema_not_a_wrong_role() -> None:
+    # Vertex Gemini supervised tuning: each example is `contents` of {role: user|model, parts}
+    # (providers.md §2.1 [V3]); the older `messages` shape is not the tuning format.
+    rec = {"messages": [U, {"role": "model", "content": "Hello"}]}
+    from pipeline.stages.validate_schema import Validator, findings, rules_for
+
+    found = findings(Validator(rules_for("vertex:gemini"), "reject"),
+                     {"kind": "chat", **rec, "_record": rec, "_source": "s.jsonl"})
+    assert [c for c, _, _ in found.problems] == ["format_unsupported"]
+    assert "contents" in str(found.message) and "parts" in str(found.message)
+    assert "did you mean" not in str(found.message)
+
+
+def test_vertex_file_in_messages_shape_gets_a_contents_hint(tmp_path: Path) -> None:
+    from pipeline.checks import check_files
+
+    src = tmp_path / "gemini.jsonl"
+    src.write_bytes(orjson.dumps({"messages": [U, {"role": "model", "content": "Hi"}]}) + b"\n")
+    verdict = check_files([str(src)], "vertex:gemini")[0]
+    shape = [p for p in verdict.problems if p.code == "file_shape"]
+    assert shape and "contents: [{role: user|model, parts" in shape[0].message
+    assert "--to vertex" in shape[0].message
+    assert not [p for p in verdict.problems if p.code == "role_unknown"]
+
+
+BEDROCK_LINE = {"schemaVersion": "bedrock-conversation-2024"}
+
+
+def test_bedrock_schema_version_and_empty_answer_in_bedrock_terms() -> None:
+    # Bedrock: every Converse line is {"schemaVersion": "bedrock-conversation-2024", "system"?,
+    # "messages": [{"role", "content": [{"text": ...}]}]} [B1]
+    assert codes(chat(U, A), BEDROCK) == ["schema_version_missing"]
+    from pipeline.stages.validate_schema import Validator, findings, rules_for
+
+    rec = {**BEDROCK_LINE, "messages": [U, {"role": "assistant", "content": ""}]}
+    found = findings(Validator(rules_for(BEDROCK), "reject"),
+                     {"kind": "chat", **rec, "_record": rec, "_source": "s.jsonl"})
+    assert [c for c, _, _ in found.problems] == ["content_empty"]
+    assert 'content: [{"text"' in str(found.message) and "type: text" not in str(found.message)
+    empty = {**BEDROCK_LINE, "messages": [U, {"role": "assistant", "content": []}]}
+    found = findings(Validator(rules_for(BEDROCK), "reject"),
+                     {"kind": "chat", **empty, "_record": empty, "_source": "s.jsonl"})
+    assert [c for c, _, _ in found.problems] == ["content_empty"]
+    assert "type: text" not in str(found.message)
+
+
+def test_trl_conversational_preference_roles_are_valid() -> None:
+    # TRL dataset formats: conversational preference {"prompt": [{"role": "user", ...}],
+    # "chosen": [{"role": "assistant", ...}], "rejected": [...]} [O1]
+    from pipeline.stages.validate_schema import Validator, findings, rules_for
+
+    rec = {"kind": "preference", "input": {"messages": [S, U]},
+           "preferred_output": [A], "non_preferred_output": [{"role": "assistant", "content": "No"}]}
+    found = findings(Validator(rules_for("trl:preference"), "reject"), rec)
+    assert found.problems == ()
+
+
+def test_every_problem_is_listed_even_beside_another() -> None:
+    # A missing assistant message is reported beside a role the target does not take.
+    rec = chat({"role": "developer", "content": "x"}, U)
+    assert codes(rec, MINI) == ["role_unknown", "assistant_missing"]
+    # ... but not when the unknown role's own hint already says "did you mean assistant?"
+    assert codes(chat(U, {"role": "gpt", "content": "x"}), MINI) == ["role_unknown"]

@@ -34,6 +34,7 @@ TRAINED_FIELDS: dict[str, tuple[str, ...]] = {
     "prompt_completion": ("prompt", "completion"),
     "chat": ("messages", "tools", "functions"),
     "preference": ("input", "preferred_output", "non_preferred_output"),
+    "kto": ("messages", "tools", "label"),  # the same answer judged both ways is no duplicate
 }
 CANONICAL_NAMES = frozenset((*ALL_FIELDS, "prompt", "completion"))
 _SORTED = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -90,7 +91,7 @@ class Fields:
 
     def _role_part(self, name: str, i: int) -> Any:
         kind = self.kinds[i]
-        if kind == "chat":
+        if kind in ("chat", "kto"):
             before, last = _chat_parts(self.col("messages")[i])
             if name == "completion":
                 return last

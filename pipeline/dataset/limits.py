@@ -122,11 +122,11 @@ def default_epochs(n: int) -> int:
 
 def keys(batch: pd.DataFrame, cfg: DatasetLimitsConfig) -> dict[str, Any]:
     """Per kept record: its `m_tokens_total` (counted here if `count_tokens` did not run)."""
-    from pipeline.tokens import TOTAL, encoding_of, measure
+    from pipeline.tokens import TOTAL, encoding_of, measure, model_costs
 
     if TOTAL in batch and not batch[TOTAL].isna().any():
         return {"tokens": batch[TOTAL].to_numpy(dtype=np.int64)}
-    values = measure(batch, encoding_of(cfg.target, cfg.encoding))
+    values = measure(batch, encoding_of(cfg.target, cfg.encoding), model_costs(cfg.target))
     return {"tokens": values[:, 0]}
 
 

@@ -8,8 +8,10 @@ content) are broken by source order.
 
 Records that must not be separated move as one *unit*, ranked by its lowest member:
 
-- records with identical content (so a duplicate never leaks across the split, even without a
-  `dedupe` stage before);
+- records with identical content, and records whose content is the same once normalised
+  (NFKC, case, punctuation and whitespace, as `dedupe`'s `normalized` mode compares it), so no
+  exact or normalised duplicate leaks across the split, whatever `dedupe` ran before (none, or
+  `exact` mode, which keeps normalised duplicates);
 - records of one `group` (e.g. the same conversation or author; a record without the field is
   a unit of its own);
 - with `leakage: prevent` (the default), records an earlier `dedupe` linked (duplicates it kept
@@ -41,7 +43,9 @@ from pipeline.dataset.identity import (
     connected_components,
     first_of_class,
     found_bits,
+    hash128,
 )
+from pipeline.dataset.textnorm import TextNormalizer, map_strings
 from pipeline.registry import register_dataset
 
 NAME = "split"
@@ -49,6 +53,7 @@ SUMMARY = (
     "Send round(validation * n) records to validation.jsonl, ranked by a seeded content hash; "
     "stratified, grouped, duplicates never across the split."
 )
+_NORMALIZER = TextNormalizer()  # dedupe's `normalized` comparison: NFKC, case, punctuation, spaces
 LABEL_CHARS = 60  # characters of a stratum's value shown in the report
 LISTED_STRATA = 50
 
@@ -127,6 +132,9 @@ def keys(batch: pd.DataFrame, cfg: SplitConfig) -> dict[str, Any]:
     digests, h = _hashes(fields.content())
     out: dict[str, Any] = {"hi": h[:, 0].tolist(), "lo": h[:, 1].tolist()}
     out["rank"] = _ranks(digests, cfg.seed)
+    norm = _NORMALIZER
+    n = hash128([map_strings(v, norm) for v in fields.content()])
+    out["norm_hi"], out["norm_lo"] = n[:, 0].tolist(), n[:, 1].tolist()
     if cfg.group is not None:
         values, _ = fields.values(cfg.group)
         gdigests, g = _hashes(values)
@@ -231,7 +239,10 @@ def decide(table: KeyTable, decisions: Decisions, cfg: SplitConfig) -> dict[str,
         }
     cols = table.columns
     local = np.arange(m)
-    edges = [np.stack([first_of_class(cols["hi"][rows], cols["lo"][rows]), local], axis=1)]
+    edges = [
+        np.stack([first_of_class(cols["hi"][rows], cols["lo"][rows]), local], axis=1),
+        np.stack([first_of_class(cols["norm_hi"][rows], cols["norm_lo"][rows]), local], axis=1),
+    ]
     rank = cols["rank"][rows].view(np.uint64).copy()
     groups = 0
     if cfg.group is not None:

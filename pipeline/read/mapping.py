@@ -16,6 +16,10 @@ order:
 | `dolly` | `instruction`, `response` (+ `context`) | prompt_completion |
 | `question_answer` | `question`/`answer` or `q`/`a` | prompt_completion |
 
+Preference, KTO and multimodal shapes (`chat_preference`, `sharegpt_preference`, `kto`,
+`sharegpt_multimodal` ...) are recognised before the shapes they extend and mapped by
+`pipeline.source_shapes` (its docstring has their table).
+
 Alpaca and Dolly join instruction and input/context with a blank line, as Stanford Alpaca's
 own template does. Mapping never drops a record: one it cannot map gets the reason
 `shape_invalid`.
@@ -30,8 +34,9 @@ from typing import Any
 
 import orjson
 
+from pipeline import source_shapes
 from pipeline.errors import PipelineError
-from pipeline.shape_detect import detect_shape, lower_index
+from pipeline.shape_detect import KIND_OF, detect_shape, lower_index
 
 SHAREGPT_ROLES = {
     "human": "user",
@@ -66,10 +71,8 @@ class Mapping:
 
     @property
     def kind(self) -> str:
-        if self.shape in ("chat", "sharegpt", "vertex", "bedrock"):
-            return "chat"
-        if self.shape in ("preference", "trl_preference"):
-            return "preference"
+        if self.shape in KIND_OF:
+            return KIND_OF[self.shape]
         if self.shape == "none":
             return "prompt_completion"
         if self.shape == "columns":
@@ -96,7 +99,9 @@ class Mapping:
             return {"kind": "chat", "messages": prompt + completion}
         if shape in ("columns", "prompt_completion", "question_answer", "chat", "preference"):
             return {"kind": self.kind, **get}
-        if shape in ("bedrock", "vertex", "trl_preference"):
+        if shape in source_shapes.SHAPES:
+            return source_shapes.apply(shape, get)
+        if shape in ("bedrock", "vertex"):
             from pipeline.shapes import from_shape
 
             obj = {k: v for k, v in get.items() if v is not None}

@@ -275,6 +275,14 @@ def _tokens(report: Mapping[str, Any]) -> list[str]:
                     code(tokens.get("encoding"), cell=False) if tokens.get("encoding") else None,
                 ),
                 ("limit per example", num(tokens.get("limit_per_example"))),
+                ("image tokens", num(tokens.get("image_tokens")) if tokens.get("image_tokens")
+                 else None),
+                (
+                    "lower bound",
+                    f"yes: {num(tokens.get('images_at_minimum'))} image(s) given by URL (not "
+                    "fetched) counted at the minimum" if tokens.get("lower_bound") else None,
+                ),
+                ("counts", tokens.get("approximation")),
             ]
         )
         out += ["## Tokens per example", ""]

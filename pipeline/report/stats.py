@@ -44,11 +44,38 @@ def _edges(top: int) -> list[int]:
     return [i * width for i in range(HISTOGRAM_BINS + 1)]
 
 
+def approximation(encoding: str | None, target: str | None) -> str | None:
+    """What the counts approximate, or None when they use the target's own encoding."""
+    if encoding is None:
+        return None
+    tokenizer = None
+    if target is not None:
+        from pipeline.targets import get_target
+
+        tokenizer = get_target(target).tokenizer
+    if encoding.startswith("tokenizer.json:"):
+        return (
+            f"counted with the model's own {encoding}; the chat formula's per-message figures "
+            "stand in for its chat template's tokens"
+        )
+    if tokenizer == encoding or (target is None and encoding == "o200k_base"):
+        return None
+    own = f"its {tokenizer} tokenizer" if tokenizer else "a tokenizer that is not public"
+    return (
+        f"an approximation: counted with {encoding}; {target} counts with {own}, so the "
+        "service's counts differ"
+    )
+
+
 def token_section(
-    metrics: pd.DataFrame, encoding: str | None, limit: int | None
+    metrics: pd.DataFrame, encoding: str | None, limit: int | None, target: str | None = None
 ) -> dict[str, Any]:
-    """`tokens`: per-split statistics of `tokens_total` and a histogram of both splits."""
+    """`tokens`: per-split statistics of `tokens_total` and a histogram of both splits, the
+    image tokens included in them and whether they are a lower bound (images given by URL are
+    not fetched: counted at the minimum), and what the counts approximate."""
     per_split = {s: _column(metrics, "tokens_total", s) for s in SPLITS}
+    images = sum(int(_column(metrics, "tokens_image", s).sum()) for s in SPLITS)
+    unsized = sum(int(_column(metrics, "images_unsized", s).sum()) for s in SPLITS)
     seen = [v for v in per_split.values() if len(v)]
     histogram = None
     if seen:
@@ -63,6 +90,10 @@ def token_section(
         "limit_per_example": limit,
         "splits": {s: _stats(v, True) for s, v in per_split.items()},
         "histogram": histogram,
+        "image_tokens": images,
+        "images_at_minimum": unsized,
+        "lower_bound": unsized > 0,
+        "approximation": approximation(encoding, target),
     }
 
 

@@ -5,16 +5,24 @@ sequence at the end of the completion and the completion's leading space, and ca
 message. Chat -> the other shapes goes through `pipeline.shapes`; a record that a shape
 cannot hold without dropping something is rejected, never cut down silently.
 
+A loss only the user can choose: `preference: chosen` turns a preference pair into a chat
+ending on the chosen answer (the rejected answer is left out, counted as the change
+`rejected_answer_dropped`); `kto: desirable` turns a desirable KTO example into a chat (its label
+left out, counted as `kto_label_dropped`) and rejects an undesirable one (`kto_undesirable`),
+which must never become a training target.
+
 Reason codes:
-- `conversion_lossy`: the target shape has no place for something the record holds;
-- `conversion_unsupported`: the target shape cannot express this kind of record.
+- `conversion_lossy`: the target shape has no place for something the record holds (the
+  message names the field);
+- `conversion_unsupported`: the target shape cannot express this kind of record;
+- `kto_undesirable`: an undesirable KTO example left out by `kto: desirable`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -27,11 +35,15 @@ from pipeline.shapes import ConversionError, Shape, to_shape
 AUTO_SEPARATORS = ("\n\n###\n\n", "\n\n###\n", "\n###\n", "\n\n###", " ->", "->", "###")
 AUTO_STOPS = ("\n\nEND\n\n", "\n\nEND", " END", "\nEND", "END", "###")
 
+# Shapes a prompt/completion record reaches as a chat first (separator and stop removed).
+CHAT_SHAPES = ("chat", "vertex", "bedrock", "trl_conversational")
+
+
 @dataclass(frozen=True)
 class ConvertConfig:
     to: Shape = doc(
         "Output shape: chat, prompt_completion, vertex, bedrock, trl_conversational, "
-        "trl_prompt_completion or trl_preference.",
+        "trl_prompt_completion, trl_preference or preference (OpenAI DPO).",
         "chat",
     )
     system: str | None = doc(
@@ -49,6 +61,19 @@ class ConvertConfig:
         "Stop sequence to remove from the end of legacy completions when converting to chat: "
         "`auto` removes the first common one found (`\\n\\nEND\\n\\n`, ` END` ...), null nothing.",
         "auto",
+    )
+    preference: Literal["reject", "chosen"] = doc(
+        "Preference pairs going to a shape without a rejected answer (chat, vertex ...): "
+        "`reject` rejects them (`conversion_lossy`); `chosen` keeps the conversation with the "
+        "chosen answer and leaves the rejected answer out (counted: `rejected_answer_dropped`).",
+        "reject",
+    )
+    kto: Literal["reject", "desirable"] = doc(
+        "KTO examples (a desirable/undesirable `label`) going to a shape without labels: "
+        "`reject` rejects them (`conversion_lossy`); `desirable` keeps the desirable ones as "
+        "chat (counted: `kto_label_dropped`) and rejects the undesirable ones "
+        "(`kto_undesirable`).",
+        "reject",
     )
     leading_space: bool = doc(
         "Remove the one leading space legacy completions start with when converting to chat.",
@@ -86,22 +111,54 @@ def _legacy_to_chat(row: Any, cfg: ConvertConfig, changes: Changes) -> list[dict
     return messages
 
 
+def _chosen_chat(row: Any) -> tuple[list[Any], Any, Any]:
+    """A preference pair's conversation ending on the chosen answer, its tools and
+    parallel_tool_calls."""
+    inp, chosen = row.input, row.preferred_output
+    if not isinstance(inp, dict) or not isinstance(inp.get("messages"), list):
+        raise ConversionError("conversion_unsupported", "input.messages is not a list")
+    if not isinstance(chosen, list):
+        raise ConversionError("conversion_unsupported", "preferred_output is not a list")
+    lost = sorted(set(inp) - {"messages", "tools", "parallel_tool_calls"})
+    if lost:
+        raise ConversionError("conversion_lossy", f"input.{lost[0]}: chat has no place for it")
+    return [*inp["messages"], *chosen], inp.get("tools"), inp.get("parallel_tool_calls")
+
+
 @register("convert", ConvertConfig, "Convert records to the output shape (chat, vertex, ...).")
 def convert(batch: pd.DataFrame, cfg: ConvertConfig) -> tuple[pd.DataFrame, Changes]:
     out = batch.copy()
     changes: Changes = Counter()
     kinds = out["kind"].tolist()
     messages = out["messages"].tolist()
+    tools = out["tools"].tolist()
+    ptc = out["parallel_tool_calls"].tolist()
+    labels = out["label"].tolist() if "label" in out else [None] * len(out)
+    chat_shape = cfg.to not in ("preference", "trl_preference")
     shapes: list[Any] = list(out["_shape"]) if "_shape" in out else [None] * len(out)
     errors: dict[Any, ConversionError] = {}
     for pos, row in enumerate(out.itertuples()):
+        chosen_loss = None  # the loss the user chose, counted once the record converts
         try:
-            if cfg.to == "chat" and row.kind == "prompt_completion":
+            if chat_shape and row.kind == "preference" and cfg.preference == "chosen":
+                messages[pos], tools[pos], ptc[pos] = _chosen_chat(row)
+                kinds[pos] = "chat"
+                chosen_loss = "rejected_answer_dropped"
+            elif chat_shape and row.kind == "kto" and cfg.kto == "desirable":
+                if labels[pos] is not True:
+                    raise ConversionError(
+                        "kto_undesirable",
+                        "an undesirable KTO example (label false): left out by kto: desirable, "
+                        "so that it never becomes a training target",
+                    )
+                kinds[pos] = "chat"
+                chosen_loss = "kto_label_dropped"
+            if cfg.to in CHAT_SHAPES and kinds[pos] == "prompt_completion":
                 messages[pos] = _legacy_to_chat(row, cfg, changes)
                 kinds[pos] = "chat"
                 changes["prompt_completion_to_chat"] += 1
-            elif cfg.to == "chat" and row.kind == "chat" and cfg.system is not None:
-                msgs = row.messages
+            elif cfg.to == "chat" and kinds[pos] == "chat" and cfg.system is not None:
+                msgs = messages[pos]
                 if isinstance(msgs, list) and not any(
                     isinstance(m, dict) and m.get("role") == "system" for m in msgs
                 ):
@@ -112,21 +169,26 @@ def convert(batch: pd.DataFrame, cfg: ConvertConfig) -> tuple[pd.DataFrame, Chan
                 "prompt": row.prompt,
                 "completion": row.completion,
                 "messages": messages[pos],
-                "tools": row.tools,
+                "tools": tools[pos],
                 "functions": row.functions,
-                "parallel_tool_calls": row.parallel_tool_calls,
+                "parallel_tool_calls": ptc[pos],
                 "input": row.input,
                 "preferred_output": row.preferred_output,
                 "non_preferred_output": row.non_preferred_output,
+                "label": labels[pos],
             }
             to_shape(cfg.to, record)  # raises when the record does not fit
             shapes[pos] = cfg.to
+            if chosen_loss:
+                changes[chosen_loss] += 1
         except ConversionError as exc:
             errors[out.index[pos]] = exc
     out["kind"] = pd.Series(kinds, index=out.index, dtype=object)
     out["messages"] = pd.Series(messages, index=out.index, dtype=object)
+    out["tools"] = pd.Series(tools, index=out.index, dtype=object)
+    out["parallel_tool_calls"] = pd.Series(ptc, index=out.index, dtype=object)
     out["_shape"] = pd.Series(shapes, index=out.index, dtype=object)
-    for code in ("conversion_lossy", "conversion_unsupported"):
+    for code in ("conversion_lossy", "conversion_unsupported", "kto_undesirable"):
         idx = [i for i, e in errors.items() if e.code == code]
         if idx:
             mask = out.index.isin(idx)

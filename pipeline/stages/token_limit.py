@@ -42,10 +42,12 @@ from pipeline.registry import Changes, register
 from pipeline.tokens import (
     COLUMNS,
     TOTAL,
+    ModelCosts,
     chat_row,
     check_options,
     encoding_of,
     measure,
+    model_costs,
     over_limit_message,
     prompt_completion_row,
     set_metrics,
@@ -104,7 +106,13 @@ def _cut_text(enc: tiktoken.Encoding, text: str, keep: int) -> str:
 
 
 def _truncate_chat(
-    enc: tiktoken.Encoding, messages: Any, tools: Any, functions: Any, limit: int, total: int
+    enc: tiktoken.Encoding,
+    messages: Any,
+    tools: Any,
+    functions: Any,
+    limit: int,
+    total: int,
+    costs: ModelCosts,
 ) -> tuple[list[Any], list[int], int] | str:
     """(new messages, new metrics row, tokens cut), or why the example cannot be truncated."""
     if not isinstance(messages, list) or not messages or not isinstance(messages[-1], Mapping):
@@ -122,7 +130,7 @@ def _truncate_chat(
         if not text:
             break
         new = [*messages[:-1], {**last, "content": text}]
-        row = chat_row(enc, new, tools, functions)
+        row = chat_row(enc, new, tools, functions, costs)
         if row[0] <= limit:
             return new, row, before - len(enc.encode_ordinary(text))
         keep -= row[0] - limit
@@ -154,7 +162,7 @@ def _column(out: pd.DataFrame, name: str) -> list[Any]:
 
 
 def _truncate(
-    out: pd.DataFrame, over: np.ndarray, enc: tiktoken.Encoding, limit: int
+    out: pd.DataFrame, over: np.ndarray, enc: tiktoken.Encoding, limit: int, costs: ModelCosts
 ) -> tuple[np.ndarray, list[str], np.ndarray, list[str]]:
     """Truncate the over-limit rows in place; (cut rows, their messages, failed rows, why)."""
     kinds = out["kind"].tolist()
@@ -172,7 +180,9 @@ def _truncate(
         total, kind = int(totals[i]), kinds[i]
         result: Any
         if kind == "chat":
-            result = _truncate_chat(enc, messages[i], tools[i], functions[i], limit, total)
+            result = _truncate_chat(
+                enc, messages[i], tools[i], functions[i], limit, total, costs
+            )
             field, what = "messages", "the last message"
         elif kind == "prompt_completion":
             result = _truncate_completion(enc, prompts[i], completions[i], limit, total)
@@ -230,7 +240,7 @@ def token_limit(batch: pd.DataFrame, cfg: TokenLimitConfig) -> tuple[pd.DataFram
     enc = None
     if TOTAL not in out or out[TOTAL].isna().any():
         enc = encoding_of(cfg.target, cfg.encoding)
-        set_metrics(out, measure(out, enc))
+        set_metrics(out, measure(out, enc, model_costs(cfg.target)))
     totals = out[TOTAL].to_numpy(dtype=np.int64)
     over = totals > limit
     if mode == "truncate":
@@ -250,7 +260,7 @@ def token_limit(batch: pd.DataFrame, cfg: TokenLimitConfig) -> tuple[pd.DataFram
         warn(out, _mask(out, rows), "over_token_limit", _messages(out, rows, texts))
     else:
         enc = enc or encoding_of(cfg.target, cfg.encoding)
-        cut, cut_texts, failed, why = _truncate(out, over, enc, limit)
+        cut, cut_texts, failed, why = _truncate(out, over, enc, limit, model_costs(cfg.target))
         if len(cut):
             warn(out, _mask(out, cut), "truncated", _messages(out, cut, cut_texts))
             count_change(changes, "truncated", len(cut))

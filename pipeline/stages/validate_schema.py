@@ -12,8 +12,10 @@ lists every problem as `[code] path: what is wrong and what to change`, where th
 JSON path of the field (`messages[3].tool_calls[0].function.arguments`).
 
 Reason codes (rejected):
-- `format_unsupported`: the record's kind (chat, prompt_completion, preference) is not a format
-  the target takes;
+- `format_unsupported`: the record's kind (chat, prompt_completion, preference, kto) is not a
+  format the target takes, or a line in another schema of the same service (a Vertex target
+  given the older `messages` shape);
+- `schema_version_missing`: a Bedrock conversation line without `schemaVersion`;
 - `top_level_key_unknown`: a top-level key the target does not take (e.g. a top-level `weight`
   for OpenAI; `tools` for a target without tools);
 - `tools_invalid`, `functions_invalid`: `tools` / `functions` / `parallel_tool_calls` malformed;
@@ -126,6 +128,33 @@ _PART_ALIASES = {"image": "image_url", "fileData": "image_url"}
 # Providers whose tool-call `arguments` are a JSON-encoded string (each provider's fine-tuning data docs); Vertex
 # (`args`) and the open-source trainers' templates take an object.
 _STRING_ARGUMENTS = frozenset({"openai", "azure", "fireworks", "together", "mistral"})
+# Where each provider's images may come from (docs/validation.md cites each): OpenAI and Azure
+# take "HTTP URLs or data URLs containing Base64-encoded images"; Together and Fireworks take
+# "base64 data URIs only"; Vertex takes fileData with "a gs:// or public http(s) URI"; Bedrock
+# takes images "only as S3 references".
+_IMAGE_SCHEMES: dict[str, tuple[str, ...]] = {
+    "together": ("data:",),
+    "fireworks": ("data:",),
+    "vertex": ("http://", "https://", "gs://"),
+    "bedrock": ("s3://",),
+}
+_DEFAULT_IMAGE_SCHEMES = ("http://", "https://", "data:")
+_SCHEME_WORDS = {
+    "data:": "base64 data URLs (data:image/png;base64,...)",
+    "http://": "http(s) URLs",
+    "https://": "",
+    "gs://": "gs:// URIs",
+    "s3://": "S3 URIs (s3://bucket/key)",
+}
+_DETAILS = ("low", "high", "auto")  # "detail": "low"|"high"|"auto" (vision fine-tuning guide)
+# Roles of a trainer profile that lists none: the chat-template roles (TRL's conversational
+# datasets use system, user and assistant; tool results with a tool role).
+_TEMPLATE_ROLES = frozenset({"system", "user", "assistant", "tool"})
+# How each service's own format writes a text, for advice in its terms.
+_TEXT_ADVICE = {
+    "bedrock_conversation": "write the answer as content: [{\"text\": \"...\"}]",
+    "vertex": "write the text as parts: [{\"text\": \"...\"}]",
+}
 _INPUT_KEYS = frozenset({"messages", "tools", "parallel_tool_calls"})
 _KEY_HINTS = {
     "loss_weight": "OpenAI calls it `weight` (0 or 1)",
@@ -172,6 +201,8 @@ class Rules:
     top_level: dict[str, frozenset[str] | None]  # format -> keys (None: any)
     arguments_as_string: bool  # OpenAI/Azure: tool-call arguments must be a JSON string
     needs_assistant: bool
+    image_schemes: tuple[str, ...] = _DEFAULT_IMAGE_SCHEMES
+    chat_format: str | None = "chat"
 
 
 def generic_rules() -> Rules:
@@ -201,9 +232,13 @@ def rules_for_profile(p: TargetProfile) -> Rules:
             if f in p.formats:
                 format_for_kind[kind] = f
                 break
+    if p.provider == "trl" and "prompt_completion" in p.formats:
+        # TRL's conversational prompt-completion ({prompt: [messages], completion: [messages]})
+        # is read as a chat: "prompt-completion ... (standard or conversational lists)"
+        format_for_kind.setdefault("chat", "prompt_completion")
     chat_fmt = format_for_kind.get("chat")
     system_outside = chat_fmt in ("bedrock_conversation", "vertex")
-    roles = {_ROLE_ALIASES.get(r, r) for r in (p.roles or ())}
+    roles = {_ROLE_ALIASES.get(r, r) for r in (p.roles or ())} if p.roles else set(_TEMPLATE_ROLES)
     content_types = set(p.content_types or ("text",))
     if system_outside:
         roles.add("system")
@@ -230,6 +265,8 @@ def rules_for_profile(p: TargetProfile) -> Rules:
         top_level=top_level,
         arguments_as_string=p.provider in _STRING_ARGUMENTS,
         needs_assistant=chat_fmt != "rft",
+        image_schemes=_IMAGE_SCHEMES.get(p.provider, _DEFAULT_IMAGE_SCHEMES),
+        chat_format=chat_fmt,
     )
 
 
@@ -296,12 +333,18 @@ class Validator:
         kind = str(row.get("kind"))
         fmt = self.r.format_for_kind.get(kind)
         if fmt is None:
+            how = {
+                "kto": "; `--to chat --kto desirable` keeps only the desirable examples",
+                "preference": "; `--to chat --preference chosen` keeps the chosen answers",
+            }.get(kind, "") if "chat" in self.r.format_for_kind else ""
             ctx.bad(
                 "format_unsupported",
                 "",
                 f"a {kind} record, but target {self.r.name} takes {', '.join(self.r.formats)}: "
-                "choose a target that takes it, or convert the data (ftprep convert)",
+                f"choose a target that takes it, or convert the data with ftprep convert{how}",
             )
+            return ctx
+        if self._wrong_schema(row, fmt, ctx):
             return ctx
         self._top_level(row, kind, fmt, ctx)
         if kind == "chat":
@@ -318,6 +361,28 @@ class Validator:
                 "per example: split the example or drop images",
             )
         return ctx
+
+    def _wrong_schema(self, row: dict[str, Any], fmt: str, ctx: _Ctx) -> bool:
+        """A source line in another service's schema, said once in the target's own terms
+        (only for a record as read; a converted one is written in the target's shape)."""
+        rec = row.get("_record")
+        if row.get("_shape") or not isinstance(rec, dict):
+            return False
+        keys = {str(k).lower() for k in rec}
+        if fmt == "vertex" and "messages" in keys and "contents" not in keys:
+            # "each conversation example is a contents list of {role: user|model, parts}"
+            ctx.bad("format_unsupported", "messages",
+                    f"the older `messages` shape; target {self.r.name} takes "
+                    "{contents: [{role: user|model, parts: [{text: ...}]}], systemInstruction?}: "
+                    "convert it with `ftprep convert FILE --to vertex --out DIR`")
+            return True
+        if fmt == "bedrock_conversation" and "messages" in keys and "schemaversion" not in keys:
+            # "schemaVersion": "bedrock-conversation-2024" opens every Converse training line
+            ctx.bad("schema_version_missing", "schemaVersion",
+                    f"missing; every line of target {self.r.name} starts with "
+                    '"schemaVersion": "bedrock-conversation-2024": add it, or convert the file '
+                    "(`ftprep convert FILE --to bedrock --out DIR`)")
+        return False
 
     def _top_level(self, row: dict[str, Any], kind: str, fmt: str, ctx: _Ctx) -> None:
         allowed = self.r.top_level.get(fmt)
@@ -390,7 +455,11 @@ class Validator:
         self, msgs: list[Any], roles: list[str | None], path: str, ctx: _Ctx, fmt: str
     ) -> None:
         known = [r for r in roles if r is not None]
-        if self.r.needs_assistant and "assistant" not in known and len(known) == len(roles):
+        meant_assistant = any(  # an unknown role whose hint already says "assistant"
+            isinstance(m, dict) and _ROLE_ALIASES.get(str(m.get("role"))) == "assistant"
+            for m in msgs
+        )
+        if self.r.needs_assistant and "assistant" not in known and not meant_assistant:
             ctx.bad("assistant_missing", path,
                     "no assistant message: add the assistant's answer (the part that is trained)")
         if known and "user" not in known and len(known) == len(roles):
@@ -440,8 +509,18 @@ class Validator:
                         "an odd number of turns; ShareGPT ends with a gpt turn: add the answer")
             return
         # The alternating rules: user and assistant alternate; tool results belong to the
-        # assistant's turn (they answer its call), so they are skipped here.
-        turns = [(i, r) for i, r in body if r != "tool"]
+        # assistant's turn (they answer its call), and so does the assistant message that reads
+        # them: "assistant with tool_calls -> tool -> assistant" is one turn (Together's and
+        # Mistral's function-calling examples).
+        turns = []
+        after_tool = False
+        for i, r in body:
+            if r == "tool":
+                after_tool = True
+                continue
+            if not (r == "assistant" and after_tool):
+                turns.append((i, r))
+            after_tool = False
         if rule == "system_or_user_first_alternating" and roles and roles[0] not in (
             "system", "user"
         ):
@@ -698,12 +777,17 @@ class Validator:
                     f"is null; a {role} message needs text"
                     + (" (or tool_calls / function_call)" if role == "assistant" else ""))
             return
+        advice = _TEXT_ADVICE.get(str(self.r.chat_format))
         if isinstance(content, str):
             if not content.strip() and not has_call:
+                what = f"an empty {role} message" if advice else (
+                    f"is {'empty' if not content else 'only whitespace'}")
                 ctx.bad("content_empty", path,
-                        f"is {'empty' if not content else 'only whitespace'}: write the text, "
-                        "or remove the message")
+                        f"{what}: {advice or 'write the text'}, or remove the message")
             self._text(content, path, ctx)
+            return
+        if advice and content == []:
+            ctx.bad("content_empty", path, f"an empty {role} message: {advice}")
             return
         if not isinstance(content, list) or not content:
             ctx.bad("content_invalid", path,
@@ -775,7 +859,19 @@ class Validator:
             ctx.bad("content_part_invalid", f"{path}.image_url",
                     "an image part is {type: image_url, image_url: {url: ...}}")
             return
-        if url.startswith(("http://", "https://")):
+        detail = img.get("detail") if isinstance(img, dict) else None
+        if detail is not None and detail not in _DETAILS:
+            # "detail": "low" | "high" | "auto" (OpenAI vision fine-tuning guide)
+            ctx.bad("image_invalid", f"{path}.image_url.detail",
+                    f"is {detail!r}; detail is low, high or auto")
+        schemes = self.r.image_schemes
+        if not url.startswith(schemes):
+            takes = ", ".join(w for w in (_SCHEME_WORDS.get(x, x) for x in schemes) if w)
+            ctx.bad("image_invalid", f"{path}.image_url.url",
+                    f"{url[:40]!r}: target {self.r.name} takes images only as {takes}"
+                    + (": embed the image as base64" if schemes == ("data:",) else ""))
+            return
+        if not url.startswith("data:"):
             return
         match = _DATA_URL.match(url)
         if match is None or not match.group(2):
@@ -871,6 +967,7 @@ def describe(problems: list[tuple[str, str, str]]) -> str:
 
 
 COLUMNS = (
+    "_shape",
     "kind",
     "messages",
     "tools",

@@ -78,6 +78,12 @@ def output_record(row: dict[str, Any]) -> dict[str, Any]:
             "preferred_output": row["preferred_output"],
             "non_preferred_output": row["non_preferred_output"],
         }
+    if kind == "kto":  # TRL's unpaired preference, conversational: nothing left out
+        msgs = row["messages"]
+        out = {"prompt": msgs[:-1], "completion": msgs[-1:], "label": row["label"]}
+        if row.get("tools") is not None:
+            out["tools"] = row["tools"]
+        return out
     raise AssertionError(f"unknown kind {kind!r}")  # a bug
 
 
