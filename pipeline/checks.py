@@ -443,7 +443,7 @@ def _bom_of(path: Path) -> bytes:
 
 # --- the streaming path (UTF-8 JSONL) ---------------------------------------------------------
 
-PARALLEL_MIN_BYTES = 8 << 20  # a JSONL file at least this large is checked by 2 processes
+PARALLEL_MIN_BYTES = 8_000_000  # a JSONL file at least this large is checked by 2 processes
 _START_METHOD = "fork"  # the children inherit the loaded rules; nothing is imported again
 
 
