@@ -449,14 +449,22 @@ _START_METHOD = "fork"  # the children inherit the loaded rules; nothing is impo
 
 def auto_workers(path: Path) -> int:
     """Processes for streaming `path` when `--workers` is not given: 2 for a file of
-    `PARALLEL_MIN_BYTES` or more where 2 cores and `fork` are available, else 1."""
-    import multiprocessing as mp
+    `PARALLEL_MIN_BYTES` or more on Linux with 2 cores or more, else 1."""
     import os
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if (cores or 1) < 2 or _START_METHOD not in mp.get_all_start_methods():
+    if (cores or 1) < 2 or not _can_fork():
         return 1
     return 2 if path.stat().st_size >= PARALLEL_MIN_BYTES else 1
+
+
+def _can_fork() -> bool:
+    """`fork` where it is safe: Linux (macOS offers it, but system libraries may break in the
+    child; Windows has none). Elsewhere a file is checked in one process."""
+    import multiprocessing as mp
+    import sys
+
+    return sys.platform.startswith("linux") and _START_METHOD in mp.get_all_start_methods()
 
 
 class _Utf8Bound:
@@ -529,7 +537,7 @@ def _check_stream(path: Path, profile: Any, workers: int | None = None) -> Verdi
     file_level = _file_problems(path, "jsonl", stats, mapping.shape, profile)
     resolve_encoding(profile.name, None)  # a target without an encoding fails here, as before
     job = _Job(path, detected.bom_len, profile.name, mapping, profile.max_tokens_per_example)
-    n = auto_workers(path) if workers is None else max(1, workers)
+    n = auto_workers(path) if workers is None else max(1, workers) if _can_fork() else 1
     parts = _in_processes(job, _ranges(path, detected.bom_len, n))
     records, problems, lines = _merged(parts)
     return _assemble(path, profile, records, file_level, problems + lines.problems())

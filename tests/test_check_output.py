@@ -551,6 +551,12 @@ def test_workers_by_default_two_for_a_large_jsonl_file(tmp_path: Path, monkeypat
     monkeypatch.setattr(checks, "PARALLEL_MIN_BYTES", 10)
     cores = len(os.sched_getaffinity(0))
     assert checks.auto_workers(small) == (2 if cores >= 2 else 1)
+    monkeypatch.setattr(checks, "_can_fork", lambda: False)  # macOS, Windows: one process
+    assert checks.auto_workers(small) == 1
+    lines = tmp_path / "lines.jsonl"
+    lines.write_bytes(b"\n".join(line(chat(i)) for i in range(12)) + b"\n")
+    (v,) = check_files([str(lines)], MINI, 3)
+    assert v.records == 12 and v.problems == []
 
 
 CORPUS_CHAT = sorted(
