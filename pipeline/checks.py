@@ -21,7 +21,14 @@ Two ways to the same result: a UTF-8 JSONL file is streamed line by line (`_chec
 no batches, no pandas), calling the same per-record rules as the stages
 (`validate_schema.findings`, `pipeline.tokens.record_row`, `pipeline.tokens.over_limit_message`);
 any other file goes through `pipeline.runner.inspect`, the pipeline's own loop in memory. A test
-holds both to the same problems on the same files.
+holds both to the same problems on the same files, in every output format.
+
+The streaming path tokenises only what the token limit needs: a token is at least one byte, so
+a record whose count with every text taken as its UTF-8 byte length (`_Utf8Bound`) is within
+the limit is within it by the real count; only the others are counted, and a record over the
+limit is reported with its real count (check reports no token totals). A large file is cut
+into byte ranges at line starts and checked by forked processes (`auto_workers`), merged in
+file order (docs/performance.md).
 
 The verdicts are `pipeline.gate.Verdict`s; the exit code (`pipeline.gate.exit_code`): 0 when no
 file has an error, 1 when any has (or any warning, with `strict`), 2 when a file cannot be read
@@ -204,7 +211,7 @@ def code_doc(code: str) -> str:
 def check_files(
     patterns: list[str],
     target: str,
-    workers: int = 1,
+    workers: int | None = None,
     *,
     allow_retired: bool = False,
     today: dt.date | None = None,
@@ -212,8 +219,10 @@ def check_files(
 ) -> list[Verdict]:
     """Check every file; an unreadable file gets a verdict too (nothing is raised for it).
 
-    `today` judges the target's retirement (default `pipeline.targets.today()`); `stream=False`
-    sends JSONL files through the pipeline's loop too (the streaming path's reference).
+    `workers`: processes per file; None (the default) takes 2 for a UTF-8 JSONL file of
+    `PARALLEL_MIN_BYTES` or more on a machine with 2 cores (`auto_workers`), else 1. `today`
+    judges the target's retirement (default `pipeline.targets.today()`); `stream=False` sends
+    JSONL files through the pipeline's loop too (the streaming path's reference).
     """
     from pipeline import targets
     from pipeline.read import expand_paths
@@ -237,15 +246,15 @@ def check_files(
     return verdicts
 
 
-def _check_one(path: Path, profile: Any, workers: int, stream: bool) -> Verdict:
+def _check_one(path: Path, profile: Any, workers: int | None, stream: bool) -> Verdict:
     from pipeline.read import format_of
 
     try:
         found = None
         if stream and format_of(path, "auto") == "jsonl":
-            found = _check_stream(path, profile)
+            found = _check_stream(path, profile, workers)
         if found is None:
-            found = _check_inspect(path, profile, workers)
+            found = _check_inspect(path, profile, 1 if workers is None else workers)
     except PipelineError as exc:
         return Verdict(str(path), unreadable=str(exc))
     if found.records == 0:  # no shape to speak of: say what the file holds instead
@@ -496,14 +505,80 @@ def _bom_of(path: Path) -> bytes:
 
 # --- the streaming path (UTF-8 JSONL) ---------------------------------------------------------
 
+PARALLEL_MIN_BYTES = 8_000_000  # a JSONL file at least this large is checked by 2 processes
+_START_METHOD = "fork"  # the children inherit the loaded rules; nothing is imported again
 
-def _check_stream(path: Path, profile: Any) -> Verdict | None:
-    """One UTF-8 JSONL file, line by line, through the same rules; None for another encoding."""
+
+def auto_workers(path: Path) -> int:
+    """Processes for streaming `path` when `--workers` is not given: 2 for a file of
+    `PARALLEL_MIN_BYTES` or more on Linux with 2 cores or more, else 1."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (cores or 1) < 2 or not _can_fork():
+        return 1
+    return 2 if path.stat().st_size >= PARALLEL_MIN_BYTES else 1
+
+
+def _can_fork() -> bool:
+    """`fork` where it is safe: Linux (macOS offers it, but system libraries may break in the
+    child; Windows has none). Elsewhere a file is checked in one process."""
+    import multiprocessing as mp
+    import sys
+
+    return sys.platform.startswith("linux") and _START_METHOD in mp.get_all_start_methods()
+
+
+class _Utf8Bound:
+    """Stands in for a tiktoken encoding in `pipeline.tokens.record_row`: each text "encodes"
+    to one token per UTF-8 byte. A token is never shorter than one byte, so the total this
+    gives is never below the real count: a record within the limit by this bound is within it
+    by the real count, and only the others are tokenised. A lone surrogate counts 3 bytes, as
+    the U+FFFD tiktoken encodes instead."""
+
+    name = "utf-8 bytes (an upper bound)"
+
+    @staticmethod
+    def encode_ordinary(text: str) -> range:
+        if text.isascii():  # O(1) in CPython
+            return range(len(text))
+        return range(len(text.encode("utf-8", "surrogatepass")))
+
+
+_UTF8_BOUND: Any = _Utf8Bound()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a process needs to check one byte range of a file (inherited by `fork`)."""
+
+    path: Path
+    skip: int  # the BOM's length
+    target: str
+    mapping: Any  # pipeline.read.mapping.Mapping
+    limit: int | None  # the target's tokens per example
+
+
+@dataclass
+class _Part:
+    """The findings of one byte range, merged in file order by `_merged`."""
+
+    records: int
+    problems: list[Problem]
+    lines: _Lines
+
+
+def _check_stream(path: Path, profile: Any, workers: int | None = None) -> Verdict | None:
+    """One UTF-8 JSONL file, line by line, through the same rules; None for another encoding.
+
+    With more than one worker the file is cut into byte ranges at line starts, one per process
+    (this one takes the first); the findings are merged in file order, so the verdict is the
+    one a single process gives.
+    """
     from pipeline.read.encoding import detect
     from pipeline.read.jsonl import parse_line
-    from pipeline.read.mapping import ShapeError, resolve
-    from pipeline.stages.validate_schema import Validator, findings, rules_for
-    from pipeline.tokens import encoding_of, model_costs, over_limit_message, record_row
+    from pipeline.read.mapping import resolve
+    from pipeline.tokens import resolve_encoding
 
     detected = detect(path)
     if detected.encoding.replace("_", "-").lower() not in ("utf-8", "utf8", "utf-8-sig", "ascii"):
@@ -522,16 +597,30 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
     mapping = resolve(None, list(keys), str(path))
     stats = {"encoding": detected.encoding, "bom_removed": detected.bom_removed}
     file_level = _file_problems(path, "jsonl", stats, mapping.shape, profile)
+    resolve_encoding(profile.name, None)  # a target without an encoding fails here, as before
+    job = _Job(path, detected.bom_len, profile.name, mapping, profile.max_tokens_per_example)
+    n = auto_workers(path) if workers is None else max(1, workers) if _can_fork() else 1
+    parts = _in_processes(job, _ranges(path, detected.bom_len, n))
+    records, problems, lines = _merged(parts)
+    return _assemble(path, profile, records, file_level, problems + lines.problems())
 
-    validator = Validator(rules_for(profile.name), "reject")
-    enc = encoding_of(profile.name, None)
-    costs = model_costs(profile.name)
-    limit = profile.max_tokens_per_example
-    source, kind = str(path), mapping.kind
+
+def _check_range(job: _Job, start: int, stop: int) -> _Part:
+    """The line and record problems of the lines in bytes [start, stop) of `job.path`."""
+    from pipeline.read.jsonl import parse_line
+    from pipeline.read.mapping import ShapeError
+    from pipeline.stages.validate_schema import Validator, findings, rules_for
+    from pipeline.tokens import encoding_of, model_costs, over_limit_message, record_row
+
+    validator = Validator(rules_for(job.target), "reject")
+    limit, mapping = job.limit, job.mapping
+    costs = model_costs(job.target)
+    source, kind = str(job.path), mapping.kind
     lines = _Lines()
     out: list[Problem] = []
     records = 0
-    for lineno, line in _lines(path, detected.bom_len):
+    first = _line_at(job.path, job.skip, start)
+    for lineno, line in _lines(job.path, start, stop, first):
         lines.add(lineno, line)
         row = parse_line(line, lineno)
         if row is None:
@@ -553,21 +642,142 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
             out += [Problem("error", c, m, lineno, p) for c, m, p in found.problems]
             continue
         if limit is not None:
-            counted = record_row(enc, record, costs)
-            if counted is not None and counted[0] > limit:
-                out.append(
-                    Problem("error", "too_many_tokens", over_limit_message(counted[0], limit), lineno)
-                )
+            bound = record_row(_UTF8_BOUND, record, costs)
+            if bound is not None and bound[0] > limit:  # may be over: count the real tokens
+                counted = record_row(encoding_of(job.target, None), record, costs)
+                if counted is not None and counted[0] > limit:
+                    message = over_limit_message(counted[0], limit)
+                    out.append(Problem("error", "too_many_tokens", message, lineno))
         out += [Problem("warning", c, m, lineno) for c, m in found.warnings]
-    return _assemble(path, profile, records, file_level, out + lines.problems())
+    return _Part(records, out, lines)
 
 
-def _lines(path: Path, skip: int) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes without the `\\n`) of a UTF-8 file after its BOM, split as the JSONL
-    reader splits it (`pipeline.read.jsonl.read_range`), so parser messages are the same."""
+def _ranges(path: Path, skip: int, parts: int) -> list[tuple[int, int]]:
+    """`parts` byte ranges (fewer for a short file) covering the file after its BOM, each
+    starting at the start of a line."""
+    size = path.stat().st_size
+    bounds = [skip]
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            at = skip + (size - skip) * k // parts
+            if at <= bounds[-1]:
+                continue
+            f.seek(at - 1)
+            f.readline()  # to the end of the line that holds byte at - 1
+            if f.tell() >= size:
+                break
+            if f.tell() > bounds[-1]:
+                bounds.append(f.tell())
+    bounds.append(size)
+    from itertools import pairwise
+
+    return list(pairwise(bounds))
+
+
+def _line_at(path: Path, skip: int, offset: int) -> int:
+    """The line number of the line starting at byte `offset` (after a BOM of `skip` bytes)."""
+    newlines = 0
     with open(path, "rb") as f:
         f.seek(skip)
-        for lineno, line in enumerate(f, start=1):
+        left = offset - skip
+        while left > 0:
+            block = f.read(min(left, 1 << 24))
+            if not block:
+                break
+            newlines += block.count(b"\n")
+            left -= len(block)
+    return newlines + 1
+
+
+def _in_processes(job: _Job, ranges: list[tuple[int, int]]) -> list[_Part]:
+    """`_check_range` of each range, in order: the first here, each other in a forked child
+    (started with signals held, so a Ctrl-C stops this process alone and the children with it)."""
+    if len(ranges) <= 1:
+        return [_check_range(job, *r) for r in ranges] or [_Part(0, [], _Lines())]
+    import multiprocessing as mp
+
+    from pipeline import signals
+
+    ctx: Any = mp.get_context(_START_METHOD)  # a ForkContext, which has Process
+    children = []
+    try:
+        for start, stop in ranges[1:]:
+            receive, send = ctx.Pipe(duplex=False)
+            child = ctx.Process(target=_child, args=(job, start, stop, send), daemon=True)
+            with signals.held():
+                child.start()
+            send.close()
+            children.append((child, receive))
+        parts = [_check_range(job, *ranges[0])]
+        for child, receive in children:
+            try:
+                status, value = receive.recv()
+            except EOFError:
+                child.join()
+                raise RuntimeError(
+                    f"a process checking {job.path} ended without a result (exit code "
+                    f"{child.exitcode})"
+                ) from None
+            if status == "error":
+                raise value
+            parts.append(value)
+        return parts
+    finally:
+        for child, receive in children:
+            receive.close()
+            if child.is_alive():
+                child.terminate()
+            child.join()
+
+
+def _child(job: _Job, start: int, stop: int, send: Any) -> None:
+    """A child's work: one range's findings, or its exception, sent back through `send`."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops for Ctrl-C, and ends us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        result: tuple[str, Any] = ("ok", _check_range(job, start, stop))
+    except Exception as exc:  # raised again in the parent
+        result = ("error", exc)
+    send.send(result)
+    send.close()
+
+
+def _merged(parts: list[_Part]) -> tuple[int, list[Problem], _Lines]:
+    """The parts of one file as one: a line equal to a line of an earlier part is that
+    line's duplicate, as a single pass over the file would find."""
+    lines = _Lines()
+    problems: list[Problem] = []
+    records = 0
+    for part in parts:
+        records += part.records
+        problems += part.problems
+        lines.blank += part.lines.blank
+        earlier: dict[int, int] = {}  # first line in this part -> first line in the file
+        for key, first in part.lines.seen.items():
+            was = lines.seen.setdefault(key, first)
+            if was != first:
+                earlier[first] = was
+                lines.duplicates.append((first, was))
+        lines.duplicates += [(n, earlier.get(f, f)) for n, f in part.lines.duplicates]
+    lines.duplicates.sort()
+    return records, problems, lines
+
+
+def _lines(
+    path: Path, start: int, stop: int | None = None, first: int = 1
+) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes without the `\\n`) of the lines in bytes [start, stop) of a UTF-8
+    file, split as the JSONL reader splits them (`pipeline.read.jsonl.read_range`), so parser
+    messages are the same. `start` is past the BOM, at a line start; `first` its line number."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = -1 if stop is None else stop - start
+        for lineno, line in enumerate(f, start=first):
+            if left == 0:
+                return
+            left -= len(line)
             yield lineno, line[:-1] if line.endswith(b"\n") else line
 
 

