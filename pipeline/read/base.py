@@ -120,6 +120,8 @@ class ReadOptions:
     delimiter: str | None = None  # CSV/TSV; None = "," for csv, "\t" for tsv, or sniffed
     encoding_errors: str = "reject"  # reject | replace | strict (pipeline.read.encoding)
     limits: Limits = field(default_factory=Limits)
+    header: str | bool = "auto"  # CSV/TSV/sheets: True, False, or "auto" (pipeline.read.header)
+    records: str | None = None  # JSON: the key or dotted path of the array of records
 
 
 @dataclass
@@ -134,6 +136,16 @@ class ReadStats:
     columns: list[str] = field(default_factory=list)  # header / keys seen (first records)
     delimiter: str | None = None
     sheet: str | None = None
+    header: bool | None = None  # CSV/TSV/sheets: whether row 1 was taken as the header
+    header_from: str | None = None  # "config" (input.header) or "detected"
+    format_from: str | None = None  # "config", "extension" or "content"
+    warnings: list[dict[str, str]] = field(default_factory=list)  # file-level: code, message
+
+    def warn(self, code: str, message: str) -> None:
+        """A file-level warning (a documented code): kept in the report with the file."""
+        check_warning(code)
+        if not any(w["code"] == code for w in self.warnings):
+            self.warnings.append({"code": code, "message": message})
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +156,10 @@ class ReadStats:
             "empty_rows": self.empty_rows,
             "delimiter": self.delimiter,
             "sheet": self.sheet,
+            "header": self.header,
+            "header_from": self.header_from,
+            "format_from": self.format_from,
+            "warnings": list(self.warnings),
         }
 
 
