@@ -25,7 +25,7 @@ from pipeline.errors import PipelineError
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
 from pipeline.read.xlsx import check_archive, sheet_rows
 
-_NAMES = {"xls": "an Excel 97-2003 (.xls) workbook", "ods": "an OpenDocument (.ods) spreadsheet"}
+_NAMES = {"xls": "Excel 97-2003 (.xls) workbook", "ods": "OpenDocument (.ods) spreadsheet"}
 
 
 def _numbered(sheet: Any) -> Iterator[tuple[int, Sequence[Any]]]:
@@ -46,7 +46,10 @@ def read_workbook(path: Path, opts: ReadOptions, stats: ReadStats, fmt: str) -> 
     if fmt == "ods":
         check_archive(path, opts.limits)
     try:
-        wb = CalamineWorkbook.from_path(str(path))
+        # from the bytes, not the path: calamine would pick its reader by the file name, and a
+        # misnamed file is read as what its content is (`pipeline.read.sniff`)
+        with path.open("rb") as f:
+            wb = CalamineWorkbook.from_filelike(f)
     except OSError as e:
         raise PipelineError(f"{path}: cannot open the file: {e.strerror or e}") from None
     except (CalamineError, ValueError) as e:
@@ -62,7 +65,7 @@ def read_workbook(path: Path, opts: ReadOptions, stats: ReadStats, fmt: str) -> 
                 f"{path}: no sheet named {opts.sheet!r}; input.sheet must be one of: {sheets}."
             )
         if not names:
-            raise PipelineError(f"{path}: {what} with no sheet.")
+            raise PipelineError(f"{path}: an {what} with no sheet.")
         title = opts.sheet if opts.sheet is not None else names[0]
         try:
             sheet = wb.get_sheet_by_name(title)

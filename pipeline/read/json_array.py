@@ -79,7 +79,7 @@ def _at_path(path: Path, data: Any, records: str) -> list[Any]:
         walked: list[str] = []
         for part in records.split("."):
             if not isinstance(value, dict) or part not in value:
-                where = ".".join(walked) or "the top-level object"
+                where = repr(".".join(walked)) if walked else "the top-level object"
                 arrays = _arrays(data)
                 hint = f"; arrays found: {_listing(arrays)}" if arrays else ""
                 raise PipelineError(

@@ -4,7 +4,8 @@ Used twice: to suggest a column mapping (`pipeline.read.mapping.guess_columns`, 
 and as evidence that a first row is a header (`pipeline.read.header`). A name matches a hint
 when one of its words is the hint (``user_question`` has the word ``question``), or, for hints
 in scripts written without spaces (Chinese, Japanese, Thai), when it contains the hint
-(``用户问题`` contains ``问题``).
+(``用户问题`` contains ``问题``). A one-letter hint (``q``, ``a``, ``问``, ``答``) matches only the
+whole name.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def name_words(name: str) -> list[str]:
 def matches(name: str, hint: str) -> bool:
     """Whether a column name carries a hint (a word of it, or inside it for CJK/Thai)."""
     lowered = str(name).strip().lower()
+    if len(hint) == 1:  # q, a, 问, 答: the whole name, never a word of it (`text_a`)
+        return lowered == hint
     if " " in hint:
         return hint in lowered
     if _NO_SPACES.search(hint):

@@ -150,10 +150,18 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
     limits = opts.limits
     check_archive(path, limits)
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
+        # a file object, not the path: openpyxl refuses a name not ending in .xlsx, and a
+        # misnamed workbook is read as what its content is (`pipeline.read.sniff`)
+        f = path.open("rb")
     except OSError as e:
         raise PipelineError(f"{path}: cannot open the file: {e.strerror or e}") from None
+    try:
+        wb = load_workbook(f, read_only=True, data_only=True)
+    except OSError as e:
+        f.close()
+        raise PipelineError(f"{path}: cannot open the file: {e.strerror or e}") from None
     except _BAD_FILE as e:
+        f.close()
         raise PipelineError(
             f"{path}: not a readable XLSX workbook ({type(e).__name__}: {e}). Save it from "
             "the spreadsheet program as .xlsx or export it as CSV."
@@ -182,6 +190,7 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
             ) from None
     finally:
         wb.close()
+        f.close()
 
 
 def _counted(
