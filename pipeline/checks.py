@@ -447,6 +447,7 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
     if detected.encoding.replace("_", "-").lower() not in ("utf-8", "utf8", "utf-8-sig", "ascii"):
         return None
     keys: dict[str, None] = {}
+    sample: list[dict[str, Any]] = []  # the records the column suggestion looks at, as run's
     sampled = 0
     for _lineno, line in _lines(path, detected.bom_len):
         row = parse_line(line, 0)
@@ -454,10 +455,11 @@ def _check_stream(path: Path, profile: Any) -> Verdict | None:
             continue
         if row.record is not None:
             keys.update(dict.fromkeys(row.record))
+            sample.append(row.record)
         sampled += 1
         if sampled >= SAMPLE_ROWS:
             break
-    mapping = resolve(None, list(keys), str(path))
+    mapping = resolve(None, list(keys), str(path), sample)
     stats = {"encoding": detected.encoding, "bom_removed": detected.bom_removed}
     file_level = _file_problems(path, "jsonl", stats, mapping.shape, profile)
 
