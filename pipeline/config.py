@@ -212,7 +212,9 @@ def _did_you_mean(name: str, known: typing.Iterable[str]) -> str:
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+        return "one of " + ", ".join(
+            str(a).lower() if isinstance(a, bool) else repr(a) for a in get_args(tp)
+        )
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp))
     if tp is type(None):

@@ -67,7 +67,9 @@ def starter_config(sample: str, target: str = DEFAULT_TARGET) -> str:
     encoding = (stats.encoding or "utf-8").lower()
     if encoding not in UTF8:
         confidence = f", confidence {stats.confidence:.2f}" if stats.confidence is not None else ""
-        lines.append(f"  encoding: {_scalar(encoding)}   # detected{confidence}")
+        unsure = any(w["code"] == "encoding_uncertain" for w in stats.warnings)
+        note = ": a GUESS, check that the text reads right" if unsure else ""
+        lines.append(f"  encoding: {_scalar(encoding)}   # detected{confidence}{note}")
     if stats.delimiter and fmt in ("csv", "tsv"):
         lines.append(f"  delimiter: {_scalar(stats.delimiter)}   # detected")
     if stats.header is False:

@@ -294,3 +294,16 @@ def test_init_detects_a_missing_header_and_guesses_columns_by_content(
     cfg = yaml.safe_load(result.output[result.output.index("input:") :])
     assert cfg["input"]["columns"] == {"prompt": "질문", "completion": "답변"}
     assert "header" not in cfg["input"]
+
+
+def test_init_marks_an_uncertain_encoding_as_a_guess(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = "prompt,completion\n" + "".join(
+        f"Où est la gare n°{i} ?,À droite après le café « Chez Zoë » à {i} minutes.\n"
+        for i in range(1, 9)
+    )
+    (tmp_path / "fr.csv").write_bytes(text.encode("latin-1"))
+    result = CliRunner().invoke(main, ["init", "fr.csv", "--out", "-"])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.strip().startswith("encoding:"))
+    assert "a GUESS, check that the text reads right" in line and "confidence 0." in line

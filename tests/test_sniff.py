@@ -126,3 +126,11 @@ def test_utf16_without_bom_is_text(tmp_path: Path) -> None:
     path = tmp_path / "export.txt"
     path.write_bytes("q\ta\r\nx\ty\r\n".encode("utf-16-be"))
     assert sniff(path) == "tsv"
+
+
+def test_report_md_lists_the_file_level_warnings(tmp_path: Path) -> None:
+    path = unicode_text(tmp_path / "export.txt")
+    run_config(tmp_path, {"input": {"paths": [str(path)]}, "stages": []})
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    inputs = md[md.index("## Inputs") :]
+    assert "`format_from_content`: the extension '.txt' names no format" in inputs
