@@ -169,3 +169,34 @@ def test_xls_and_ods_run_end_to_end(tmp_path: Path) -> None:
         {"¿Qué hora es en Tōkyō?", "¿Cuánto es 2,5 × 2?"},
         {"Wie spät ist es?", "Was ist 2,5 × 2?"},
     ]
+
+
+def test_an_ods_formula_gives_its_stored_value(tmp_path: Path) -> None:
+    from odf.opendocument import OpenDocumentSpreadsheet
+    from odf.table import Table, TableCell, TableRow
+    from odf.text import P
+
+    doc = OpenDocumentSpreadsheet()
+    table = Table(name="F")
+    for cells in (
+        [("string", "question"), ("string", "n"), ("string", "n plus one")],
+        [("string", "¿Dos más uno?"), ("float", 2), ("formula", 3)],
+    ):
+        row = TableRow()
+        for kind, value in cells:
+            if kind == "formula":
+                cell = TableCell(valuetype="float", value=value, formula="of:=[.B2]+1")
+            elif kind == "float":
+                cell = TableCell(valuetype="float", value=value)
+            else:
+                cell = TableCell(valuetype="string")
+            cell.addElement(P(text=str(value)))
+            row.addElement(cell)
+        table.addElement(row)
+    doc.spreadsheet.addElement(table)
+    path = tmp_path / "formula.ods"
+    doc.save(str(path))
+    rows, _stats = read(path, "ods")
+    assert [r.record for r in rows] == [
+        {"question": "¿Dos más uno?", "n": "2", "n plus one": "3"}
+    ]
