@@ -63,7 +63,7 @@ class Limits:
     the file is refused (exit 2), before the reader spends the time or memory."""
 
     max_record_bytes: int = doc(
-        "Longest JSONL line, CSV/TSV physical line or field, or XLSX cell text, in bytes "
+        "Longest JSONL line, CSV/TSV physical line or field, or XLSX/XLS/ODS cell text, in bytes "
         "(characters for text not in UTF-8). A longer record is rejected `record_too_large` "
         "without being held in memory. 16 MiB.",
         16 * MiB,
@@ -75,12 +75,12 @@ class Limits:
         64,
     )
     max_xlsx_unpacked_bytes: int = doc(
-        "XLSX: the most the workbook's parts may unpack to, summed from the zip directory "
+        "XLSX and ODS: the most the workbook's parts may unpack to, summed from the zip directory "
         "before anything is parsed. Past it the file is refused. 1 GiB.",
         1024 * MiB,
     )
     max_xlsx_ratio: int = doc(
-        "XLSX: the highest unpacked/packed size ratio of a part larger than 1 MiB unpacked (a "
+        "XLSX and ODS: the highest unpacked/packed size ratio of a part larger than 1 MiB unpacked (a "
         "zip bomb); real workbooks stay under about 20.",
         100,
     )
@@ -90,7 +90,7 @@ class Limits:
         2_000_000,
     )
     max_xlsx_cells: int = doc(
-        "XLSX: the most cells (rows x header columns) read from the sheet; past it the file is "
+        "XLSX, XLS and ODS: the most cells (rows x header columns) read from the sheet; past it the file is "
         "refused.",
         20_000_000,
     )
