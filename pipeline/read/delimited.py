@@ -7,8 +7,8 @@
   as in the file (the normalize stage turns CRLF into LF later).
 - The first row is the header when ``input.header`` is true, or, with ``auto`` (the default),
   when `pipeline.read.header` finds it looks like one; otherwise it is a record and the columns
-  are ``column_1``, ``column_2`` ... (its width). Names are stripped of a BOM and whitespace; an empty name
-  becomes ``column_N`` (N = 1-based position, so a header ending with a delimiter has a real
+  are ``column_1``, ``column_2`` ... (its width). Names are stripped of a BOM and whitespace;
+  an empty name becomes ``column_N`` (N = 1-based position, so a header ending with a delimiter has a real
   last column, ``column_5`` for ``a,b,c,d,``); a repeated name gets ``_2``, ``_3`` ...
 - Each data row becomes ``{header: value}`` with str values (an empty cell is ``""``).
 - A row whose field count differs from the header's is rejected as ``row_malformed``, with

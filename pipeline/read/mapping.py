@@ -317,8 +317,9 @@ def guess_columns(
     ]
     if records:
         texts = [n for n in rest if profiles[n].text_score > 0]
-        best = sorted(texts, key=lambda n: -profiles[n].text_score)
-        rest = [n for n in rest if n in best[: 2 - (prompt is not None) - (completion is not None)]]
+        wanted = 2 - (prompt is not None) - (completion is not None)
+        best = sorted(texts, key=lambda n: -profiles[n].text_score)[:wanted]
+        rest = [n for n in rest if n in best]  # in column order
     if prompt is None and completion is not None and rest:
         before = [n for n in rest if names.index(n) < names.index(completion)]
         prompt = (before or rest)[0]

@@ -105,13 +105,6 @@ def sample_file(
     return stats.columns or _keys_of(sample), stats, sample
 
 
-def sample_keys(path: Path, fmt: str, opts: ReadOptions) -> tuple[list[str], ReadStats]:
-    """The columns or keys of a file's first records, and what reading them found (encoding,
-    delimiter, sheet)."""
-    keys, stats, _sample = sample_file(path, fmt, opts)
-    return keys, stats
-
-
 def _new_stats(how: str, warning: str | None) -> ReadStats:
     stats = ReadStats(format_from=how)
     if warning is not None:
