@@ -584,6 +584,7 @@ def _check_stream(path: Path, profile: Any, workers: int | None = None) -> Verdi
     if detected.encoding.replace("_", "-").lower() not in ("utf-8", "utf8", "utf-8-sig", "ascii"):
         return None
     keys: dict[str, None] = {}
+    sample: list[dict[str, Any]] = []  # the records the column suggestion looks at, as run's
     sampled = 0
     for _lineno, line in _lines(path, detected.bom_len):
         row = parse_line(line, 0)
@@ -591,10 +592,11 @@ def _check_stream(path: Path, profile: Any, workers: int | None = None) -> Verdi
             continue
         if row.record is not None:
             keys.update(dict.fromkeys(row.record))
+            sample.append(row.record)
         sampled += 1
         if sampled >= SAMPLE_ROWS:
             break
-    mapping = resolve(None, list(keys), str(path))
+    mapping = resolve(None, list(keys), str(path), sample)
     stats = {"encoding": detected.encoding, "bom_removed": detected.bom_removed}
     file_level = _file_problems(path, "jsonl", stats, mapping.shape, profile)
     resolve_encoding(profile.name, None)  # a target without an encoding fails here, as before

@@ -23,7 +23,7 @@ from pipeline.errors import PipelineError
 from pipeline.read.base import Limits
 from pipeline.registry import stages as registered_stages
 
-FORMATS = ("auto", "csv", "tsv", "xlsx", "json", "jsonl", "parquet")
+FORMATS = ("auto", "csv", "tsv", "xlsx", "xls", "ods", "json", "jsonl", "parquet")
 CANONICAL_FIELDS = (
     "prompt",
     "completion",
@@ -43,9 +43,12 @@ class InputConfig:
         "`--input PATH` (repeatable) replaces this list.",
         (),
     )
-    format: Literal["auto", "csv", "tsv", "xlsx", "json", "jsonl", "parquet"] = doc(
-        "Input format; `auto` decides by file extension (.csv .tsv .xlsx .json .jsonl .ndjson "
-        ".parquet).",
+    format: Literal["auto", "csv", "tsv", "xlsx", "xls", "ods", "json", "jsonl", "parquet"] = doc(
+        "Input format; `auto` decides by file extension (.csv .tsv .tab .xlsx .xlsm .xls .ods "
+        ".json .jsonl .ndjson .parquet .pq) and by the first bytes: a file whose content is "
+        "another format than its extension says (an .xls named .xlsx, JSON Lines named .json), "
+        "or whose extension names none (.txt), is read as what it is, with the warning "
+        "`format_from_content` (docs/inputs.md).",
         "auto",
     )
     encoding: str = doc(
@@ -66,7 +69,21 @@ class InputConfig:
         "limit the file is refused (exit 2) before it is parsed.",
         Limits(),
     )
-    sheet: str | None = doc("XLSX sheet name; null reads the first sheet.", None)
+    sheet: str | None = doc("XLSX/XLS/ODS sheet name; null reads the first sheet.", None)
+    header: Literal["auto", True, False] = doc(
+        "CSV/TSV/XLSX/XLS/ODS: whether the first row is a header. `auto` compares it with the "
+        "rows below (types, lengths, repeated values, usual column names) and warns "
+        "(`header_guessed`) when it reads row 1 as data or is not sure; `true` or `false` "
+        "decide, with a warning (`header_mismatch`) when row 1 clearly says otherwise. Without "
+        "a header the columns are named `column_1`, `column_2`, ... and row 1 is a record. "
+        "report.json says which was used (`inputs[].header`).",
+        "auto",
+    )
+    records: str | None = doc(
+        "JSON: the key (or dotted path, e.g. `data.examples`) of the array of records inside "
+        "a top-level object; null reads a top-level array, or the only array of the object.",
+        None,
+    )
     delimiter: str | None = doc(
         "CSV/TSV delimiter; null uses `,` for .csv and a tab for .tsv, sniffed when the header "
         "has neither.",
@@ -80,6 +97,8 @@ class InputConfig:
     )
 
     def __post_init__(self) -> None:
+        if self.records is not None and not self.records.strip(" ."):
+            raise ConfigValueError("records", "an empty key; leave `records` out instead")
         if self.columns is not None:
             for key in self.columns:
                 if key not in CANONICAL_FIELDS:
@@ -193,7 +212,9 @@ def _did_you_mean(name: str, known: typing.Iterable[str]) -> str:
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+        return "one of " + ", ".join(
+            str(a).lower() if isinstance(a, bool) else repr(a) for a in get_args(tp)
+        )
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(tp))
     if tp is type(None):

@@ -293,6 +293,33 @@ WARNINGS: dict[str, tuple[str, str]] = {
         "replaced by U+FFFD (the message says how many); the report counts them under the "
         "`read` step's changes.",
     ),
+    "header_guessed": (
+        "read",
+        "A file-level warning (`inputs[].warnings` in report.json, and on the terminal): with "
+        "`input.header: auto`, row 1 of a CSV/TSV file or sheet looked like data and was read "
+        "as a record (columns named `column_1`, `column_2`, ...), or was taken as the header "
+        "without the rows below confirming it. The message shows row 1 and the "
+        "`input.header` setting that reads it the other way.",
+    ),
+    "header_mismatch": (
+        "read",
+        "A file-level warning: `input.header` is set, but row 1 clearly looks the other way "
+        "(data under `true`, a header under `false`); the message says why and what to set.",
+    ),
+    "format_from_content": (
+        "read",
+        "A file-level warning: the file's content is not what its extension says (an old .xls "
+        "workbook named .xlsx, JSON Lines named .json, ...) or the extension names no format "
+        "(.txt); it was read as what its first bytes show (`format_from: content` in the "
+        "report). Rename the file or set `input.format` to silence it.",
+    ),
+    "encoding_uncertain": (
+        "read",
+        "A file-level warning: the text encoding was guessed with a confidence below 0.5 "
+        "(`pipeline.read.encoding.LOW_CONFIDENCE`); the message gives the guess, the "
+        "confidence, a decoded sample to check, and the `input.encoding` setting that fixes "
+        "the encoding if the sample reads wrong.",
+    ),
     # --- validate_schema (add its codes below this line) ---
     "user_missing": (
         "validate_schema",

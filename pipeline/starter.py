@@ -1,8 +1,10 @@
 """`ftprep init SAMPLE`: a starter config written from a look at one sample file.
 
 The sample is read as `ftprep run` reads it (format, encoding, delimiter, sheet, the shape of
-its records); when no shape fits, the prompt and completion columns are guessed from the
-column names and the config says they are a guess. The stages are the usual preparation for
+its records, whether row 1 is a header); when no shape fits, the prompt and completion columns
+are guessed from the column names and contents (`pipeline.read.mapping.guess_columns`: usual
+names in many languages, long free text, never a mostly-empty column) and the config says they
+are a guess. The stages are the usual preparation for
 the target: `convert` to chat joins when the target does not take the sample's kind of record
 as it is. The text is checked with the config loader, and its inputs are mapped once more, before
 it is returned: a starter config always loads.
@@ -29,10 +31,10 @@ def _scalar(value: str) -> str:
 
 def starter_config(sample: str, target: str = DEFAULT_TARGET) -> str:
     """The YAML text of a starter config for `sample` and `target` (PipelineError on problems)."""
-    from pipeline.read import expand_paths, format_of
+    from pipeline.read import detect_format, expand_paths
     from pipeline.read.base import ReadOptions
     from pipeline.read.mapping import guess_columns, resolve
-    from pipeline.read.plan import sample_keys
+    from pipeline.read.plan import sample_file
     from pipeline.targets import get_target, is_retired, retired_message, today
 
     profile = get_target(target)
@@ -41,15 +43,16 @@ def starter_config(sample: str, target: str = DEFAULT_TARGET) -> str:
     (path,) = expand_paths([sample], "auto") if Path(sample).is_file() else (None,)
     if path is None:
         raise PipelineError(f"{sample}: not a file; give one sample file of your data")
-    fmt = format_of(path, "auto")
-    keys, stats = sample_keys(path, fmt, ReadOptions())
+    fmt, how, format_warning = detect_format(path, "auto")
+    keys, stats, rows = sample_file(path, fmt, ReadOptions(), how, format_warning)
     if not keys:
         raise PipelineError(f"{sample}: no records found to look at (is the file empty?)")
+    records = [r.record for r in rows if r.record is not None]
     try:
         mapping = resolve(None, keys, str(path))
         columns = None
     except PipelineError:
-        prompt, completion = guess_columns(keys)
+        prompt, completion = guess_columns(keys, records)
         columns = {"prompt": prompt, "completion": completion}
         mapping = resolve(columns, keys, str(path))
 
@@ -59,18 +62,28 @@ def starter_config(sample: str, target: str = DEFAULT_TARGET) -> str:
         "# Run it: ftprep run THIS_FILE   (or ftprep run THIS_FILE --input OTHER --out DIR)",
         "input:",
         f"  paths: [{_scalar(str(path))}]",
-        f"  format: {fmt}   # from the file name",
+        f"  format: {fmt}   # {'from the file name' if how == 'extension' else 'from its content'}",
     ]
     encoding = (stats.encoding or "utf-8").lower()
     if encoding not in UTF8:
         confidence = f", confidence {stats.confidence:.2f}" if stats.confidence is not None else ""
-        lines.append(f"  encoding: {_scalar(encoding)}   # detected{confidence}")
+        unsure = any(w["code"] == "encoding_uncertain" for w in stats.warnings)
+        note = ": a GUESS, check that the text reads right" if unsure else ""
+        lines.append(f"  encoding: {_scalar(encoding)}   # detected{confidence}{note}")
     if stats.delimiter and fmt in ("csv", "tsv"):
         lines.append(f"  delimiter: {_scalar(stats.delimiter)}   # detected")
+    if stats.header is False:
+        lines.append("  header: false   # detected: row 1 is data, columns column_1, column_2 ...")
+    elif stats.header_from == "detected" and any(
+        w["code"] == "header_guessed" for w in stats.warnings
+    ):
+        lines.append("  header: true   # row 1 taken as the header: set false if it is data")
     if stats.sheet:
         lines.append(f"  sheet: {_scalar(stats.sheet)}   # the first sheet; name another to read it")
     if columns:
-        lines.append("  columns:   # GUESSED from the column names: check them before you run")
+        lines.append(
+            "  columns:   # GUESSED from the column names and contents: check them before you run"
+        )
         lines += [f"    {k}: {_scalar(v)}" for k, v in columns.items()]
         lines.append(f"  # columns found: {', '.join(str(k) for k in keys)}")
     else:

@@ -259,3 +259,51 @@ def test_run_prints_each_warning_code_with_an_example(tmp_path: Path) -> None:
     assert f"  user_missing, e.g. {data}:4: messages: no user message" in result.output
     lines = result.output.splitlines()
     assert lines[-1] == "gate passed (exit 0)"
+
+
+def test_init_detects_a_missing_header_and_guesses_columns_by_content(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import yaml
+
+    monkeypatch.chdir(tmp_path)
+    rows = [
+        (["배송", "결제"][i % 2], f"주문한 상품 {i}번은 언제 도착하나요? 배송 조회가 되지 않습니다.",
+         f"상품 {i}번은 내일 오후에 도착할 예정입니다. 문자로 안내드리겠습니다.")
+        for i in range(12)
+    ]
+    (tmp_path / "faq.csv").write_bytes(
+        "".join(f"{a},{b},{c}\n" for a, b, c in rows).encode("cp949")
+    )
+    result = CliRunner().invoke(main, ["init", "faq.csv", "--out", "faq.yaml"])
+    assert result.exit_code == 0, result.output
+    cfg = yaml.safe_load((tmp_path / "faq.yaml").read_text(encoding="utf-8"))
+    assert cfg["input"]["header"] is False
+    assert cfg["input"]["columns"] == {"prompt": "column_2", "completion": "column_3"}
+    ran = CliRunner().invoke(main, ["run", "faq.yaml", "--workers", "1"])
+    assert ran.exit_code == 0, ran.output
+    assert "12 records in: " in ran.output  # row 1 is a record too
+
+    (tmp_path / "ko.csv").write_text(
+        "분류,질문,메모,답변\n"
+        + "".join(f"{a},{b},{'확인' if i == 0 else ''},{c}\n" for i, (a, b, c) in enumerate(rows)),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["init", "ko.csv", "--out", "-"])
+    assert result.exit_code == 0, result.output
+    cfg = yaml.safe_load(result.output[result.output.index("input:") :])
+    assert cfg["input"]["columns"] == {"prompt": "질문", "completion": "답변"}
+    assert "header" not in cfg["input"]
+
+
+def test_init_marks_an_uncertain_encoding_as_a_guess(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = "prompt,completion\n" + "".join(
+        f"Où est la gare n°{i} ?,À droite après le café « Chez Zoë » à {i} minutes.\n"
+        for i in range(1, 9)
+    )
+    (tmp_path / "fr.csv").write_bytes(text.encode("latin-1"))
+    result = CliRunner().invoke(main, ["init", "fr.csv", "--out", "-"])
+    assert result.exit_code == 0, result.output
+    line = next(ln for ln in result.output.splitlines() if ln.strip().startswith("encoding:"))
+    assert "a GUESS, check that the text reads right" in line and "confidence 0." in line

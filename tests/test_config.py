@@ -61,7 +61,7 @@ def test_full_example_from_the_readme() -> None:
         ({"inputs": {}}, "did you mean 'input'?"),
         ({"input": {"encodng": "gbk"}}, "input.encodng: unknown key"),
         ({"input": {"encodng": "gbk"}}, "did you mean 'encoding'?"),
-        ({"input": {"format": "xls"}}, "input.format: 'xls' is not allowed; expected one of"),
+        ({"input": {"format": "xlsb"}}, "input.format: 'xlsb' is not allowed; expected one of"),
         ({"input": {"paths": 3}}, "input.paths: expected a list of text"),
         ({"input": {"columns": {"promt": "q"}}}, "input.columns.promt: unknown canonical field"),
         (

@@ -340,3 +340,83 @@ def test_corpus_bom_files(rel: str) -> None:
 )
 def test_corpus_utf8_files(rel: str) -> None:
     assert detect(corpus_file(rel)) == Detected("utf-8", 0, False, 1.0)
+
+
+# --- low confidence ----------------------------------------------------------------------------
+
+LATIN1 = "prompt,completion\n" + "".join(
+    f"Où est la gare n°{i} ?,À droite après le café « Chez Zoë » à {i} minutes à pied.\n"
+    for i in range(1, 9)
+)
+
+
+class Warned:
+    def __init__(self) -> None:
+        self.warnings: list[tuple[str, str]] = []
+
+    def warn(self, code: str, message: str) -> None:
+        self.warnings.append((code, message))
+
+
+def test_a_low_confidence_guess_warns_with_the_guess_a_sample_and_the_setting(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, LATIN1.encode("latin-1"), "fr.csv")
+    det = detect(path)
+    assert det.confidence < encoding.LOW_CONFIDENCE  # a short file: chardet is unsure
+    seen = Warned()
+    encoding.note_confidence(path, det, seen)
+    ((code, message),) = seen.warnings
+    assert code == "encoding_uncertain"
+    assert f"guessed as {det.encoding} with confidence {det.confidence:.2f}" in message
+    # the sample is the first line with non-ASCII text, as the guess decodes it: a person
+    # sees at once whether it reads right
+    line = LATIN1.splitlines()[1].encode("latin-1").decode(det.encoding)
+    assert f"check this decoded sample: {line!r}" in message
+    assert "`input.encoding: <name>`" in message and f"`input.encoding: {det.encoding}`" in message
+    # the setting it names decodes the text right, with no warning
+    fixed = detect(path, "latin-1")
+    assert read_back(path, fixed) == LATIN1
+    quiet = Warned()
+    encoding.note_confidence(path, fixed, quiet)
+    assert quiet.warnings == []
+
+
+def test_no_warning_for_a_bom_utf8_or_an_override(tmp_path: Path) -> None:
+    seen = Warned()
+    for data, override in (
+        (LATIN1.encode("utf-8"), "auto"),
+        (codecs.BOM_UTF16_LE + LATIN1.encode("utf-16-le"), "auto"),
+        (LATIN1.encode("latin-1"), "latin-1"),
+    ):
+        path = write(tmp_path, data, "x.csv")
+        encoding.note_confidence(path, detect(path, override), seen)
+    assert seen.warnings == []
+
+
+def test_a_low_confidence_file_runs_with_the_warning_in_the_report(tmp_path: Path) -> None:
+    from tests.conftest import read_jsonl, run_config
+
+    path = write(tmp_path, LATIN1.encode("latin-1"), "fr.csv")
+    split = [{"name": "split", "validation": 0.0}]
+    report = run_config(tmp_path, {"input": {"paths": [str(path)]}, "stages": split})
+    inp = report["inputs"][0]
+    assert inp["confidence"] < encoding.LOW_CONFIDENCE
+    (warning,) = inp["warnings"]
+    assert warning["code"] == "encoding_uncertain"
+    assert f"guessed as {inp['encoding']} with confidence {inp['confidence']:.2f}" in warning[
+        "message"
+    ]
+    assert report["totals"]["rows_in"] == 8
+    report = run_config(
+        tmp_path, {"input": {"paths": [str(path)], "encoding": "latin-1"}, "stages": split}, "o2"
+    )
+    assert report["inputs"][0]["warnings"] == [] and report["totals"]["rows_in"] == 8
+    train = read_jsonl(tmp_path / "o2" / "train.jsonl")
+    assert "Où est la gare n°1 ?" in {r["prompt"] for r in train}
+
+
+@pytest.mark.corpus
+def test_corpus_legacy_file_is_confident() -> None:
+    path = corpus_file("messy/chinese_medical_dialogue_IM_sample_gb18030.csv")
+    assert detect(path).confidence >= encoding.LOW_CONFIDENCE

@@ -294,3 +294,80 @@ def test_corpus_jsonl_is_not_a_json_array() -> None:
     path = corpus_file("english/stanford_alpaca_seed_tasks.jsonl")
     with pytest.raises(PipelineError, match="JSON Lines"):
         read(path)
+
+
+# --- input.records -------------------------------------------------------------------------
+
+TASK = {
+    "name": "Übersetzung ins Türkische",
+    "keywords": ["dil", "çeviri", "almanca"],
+    "metrics": [{"name": "bleu"}, {"name": "chrf"}],
+    "examples": [
+        {"question": "Wie geht's?", "answer": "Nasılsın?"},
+        {"question": "Guten Morgen!", "answer": "Günaydın!"},
+        {"question": "Danke schön.", "answer": "Çok teşekkürler."},
+    ],
+}
+
+
+def read_with(path: Path, records: str | None) -> tuple[list[RawRow], ReadStats]:
+    stats = ReadStats()
+    return list(read_json_array(path, ReadOptions(records=records), stats)), stats
+
+
+def test_three_arrays_fail_listing_them_and_suggesting_the_key(tmp_path: Path) -> None:
+    path = write(tmp_path, json.dumps(TASK, ensure_ascii=False), "task.json")
+    with pytest.raises(PipelineError) as info:
+        read_with(path, None)
+    message = str(info.value)
+    assert "'keywords' (3 items), 'metrics' (2 items), 'examples' (3 items)" in message
+    assert "`input.records: examples`" in message  # the array of the most objects
+
+
+def test_records_names_the_array(tmp_path: Path) -> None:
+    path = write(tmp_path, json.dumps(TASK, ensure_ascii=False).encode("utf-16"), "task.json")
+    rows, stats = read_with(path, "examples")
+    assert [r.record for r in rows] == TASK["examples"]
+    assert [r.line for r in rows] == [0, 1, 2]
+    assert stats.encoding == "utf-16-le" and stats.columns == ["answer", "question"]
+
+
+def test_records_takes_a_dotted_path_and_a_key_with_dots(tmp_path: Path) -> None:
+    nested = {"data": {"train": [{"q": "a"}], "info": {}}, "v.2": [{"q": "b"}]}
+    path = write(tmp_path, json.dumps(nested))
+    assert [r.record for r in read_with(path, "data.train")[0]] == [{"q": "a"}]
+    assert [r.record for r in read_with(path, "v.2")[0]] == [{"q": "b"}]
+    with pytest.raises(PipelineError, match=r"'data' has no key 'test'; arrays found: 'data\.train'"):
+        read_with(path, "data.test")
+    with pytest.raises(PipelineError, match=r"input\.records: 'data\.info' is an object, not an"):
+        read_with(path, "data.info")
+
+
+def test_records_on_a_top_level_array_fails(tmp_path: Path) -> None:
+    path = write(tmp_path, json.dumps(RECORDS))
+    with pytest.raises(PipelineError, match="top-level JSON value is an array, not an object"):
+        read_with(path, "data")
+
+
+def test_nested_arrays_only_are_suggested_by_path(tmp_path: Path) -> None:
+    path = write(tmp_path, json.dumps({"data": {"rows": RECORDS, "tags": ["x"]}}))
+    with pytest.raises(PipelineError, match=r"'data\.rows' \(2 items\).*`input\.records: data\.rows`"):
+        read_with(path, None)
+
+
+def test_records_in_a_run_reads_every_example(tmp_path: Path) -> None:
+    from tests.conftest import read_jsonl, run_config
+
+    path = write(tmp_path, json.dumps(TASK, ensure_ascii=False), "task.json")
+    report = run_config(
+        tmp_path,
+        {
+            "input": {"paths": [str(path)], "records": "examples"},
+            "stages": [{"name": "split", "validation": 0.0}],
+        },
+    )
+    assert report["totals"]["rows_in"] == 3 and report["inputs"][0]["mapping"]["shape"] == (
+        "question_answer"
+    )
+    train = read_jsonl(tmp_path / "out" / "train.jsonl")
+    assert sorted(r["completion"] for r in train) == ["Günaydın!", "Nasılsın?", "Çok teşekkürler."]

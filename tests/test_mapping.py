@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.read.mapping import ShapeError, detect, resolve, suggest
+from pipeline.read.mapping import ShapeError, detect, guess_columns, resolve, suggest
 
 
 @pytest.mark.parametrize(
@@ -107,3 +107,69 @@ def test_configured_columns_are_matched_case_insensitively() -> None:
         "prompt": "q",
         "completion": "a",
     }
+
+
+# --- column suggestions by name and content ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        (["编号", "问题", "答案"], ("问题", "答案")),
+        (["用户问题", "标准答案"], ("用户问题", "标准答案")),
+        (["質問", "回答"], ("質問", "回答")),
+        (["질문", "답변", "분류"], ("질문", "답변")),
+        (["Pregunta", "Respuesta"], ("Pregunta", "Respuesta")),
+        (["Frage", "Antwort"], ("Frage", "Antwort")),
+        (["soru", "cevap"], ("soru", "cevap")),
+        (["вопрос", "ответ"], ("вопрос", "ответ")),
+        (["instruction_text", "model_response"], ("instruction_text", "model_response")),
+    ],
+)
+def test_suggestions_know_names_in_many_languages(keys: list[str], expected: tuple[str, str]) -> None:
+    assert guess_columns(keys) == expected
+
+
+LONG_Q = "How do I reset the router when the status light keeps blinking orange?"
+LONG_A = "Hold the reset button for ten seconds, wait for the light to turn green, then sign in."
+
+
+def test_suggestions_prefer_long_free_text_over_labels_and_empty_columns() -> None:
+    keys = ["topic", "notes", "body", "reply_text", "lang"]
+    records = [
+        {
+            "topic": ["network", "billing"][i % 2],
+            "notes": "checked by Ana on Monday morning" if i == 0 else "",
+            "body": f"{LONG_Q} ({i})",
+            "reply_text": f"{LONG_A} Case {i}.",
+            "lang": "en",
+        }
+        for i in range(20)
+    ]
+    assert guess_columns(keys, records) == ("body", "reply_text")
+    # by the names only, the mostly-empty `notes` would be the prompt
+    assert guess_columns(keys) == ("notes", "reply_text")
+
+
+def test_a_named_column_that_is_mostly_empty_is_never_suggested() -> None:
+    keys = ["question", "answer", "details", "expert_answer"]
+    records = [
+        {
+            "question": f"{LONG_Q} {i}",
+            "answer": "see above" if i < 3 else "",
+            "details": "",
+            "expert_answer": f"{LONG_A} {i}",
+        }
+        for i in range(10)
+    ]
+    prompt, completion = guess_columns(keys, records)
+    assert prompt == "question" and completion == "expert_answer"
+
+
+def test_the_error_suggests_columns_by_content() -> None:
+    keys = ["category", "text_a", "text_b"]
+    records = [
+        {"category": "x", "text_a": f"{LONG_Q} {i}", "text_b": f"{LONG_A} {i}"} for i in range(5)
+    ]
+    with pytest.raises(PipelineError, match=r"--columns prompt=text_a,completion=text_b"):
+        resolve(None, keys, "f.csv", records)

@@ -11,11 +11,15 @@ from typing import Any
 from pipeline.errors import PipelineError
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
 
+FORMATS = ("csv", "tsv", "xlsx", "xls", "ods", "json", "jsonl", "parquet")
 EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",
     ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".xls": "xls",
+    ".ods": "ods",
     ".json": "json",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -25,16 +29,36 @@ EXTENSIONS = {
 
 
 def format_of(path: Path, configured: str) -> str:
-    """The format of one file: the configured one, or by extension."""
-    if configured != "auto":
-        return configured
-    fmt = EXTENSIONS.get(path.suffix.lower())
+    """The format of one file: the configured one, else by content and extension
+    (`detect_format`)."""
+    return detect_format(path, configured)[0]
+
+
+def detect_format(path: Path, configured: str) -> tuple[str, str, str | None]:
+    """`(format, how it was decided, warning)`: `input.format` when set (`config`); else the
+    extension's format, unless the first bytes show another (`pipeline.read.sniff`), or the
+    extension names none (`content`, with a warning message saying what was found)."""
+    from pipeline.read.sniff import WHAT, format_from
+
+    by_extension = EXTENSIONS.get(path.suffix.lower())
+    fmt, how = format_from(path, configured, by_extension)
     if fmt is None:
         raise PipelineError(
-            f"{path}: cannot tell the format from the extension {path.suffix!r}; "
-            f"set input.format to one of csv, tsv, xlsx, json, jsonl, parquet"
+            f"{path}: cannot tell the format from the extension {path.suffix!r} or from the "
+            f"content; set input.format to one of {', '.join(FORMATS)}"
         )
-    return fmt
+    warning = None
+    if how == "content":
+        named = (
+            f"its extension says {by_extension}"
+            if by_extension
+            else f"the extension {path.suffix or '(none)'!r} names no format"
+        )
+        warning = (
+            f"{named}, but its first bytes show {WHAT[fmt]}: read as {fmt}; rename the file "
+            f"or set `input.format: {fmt}` to silence this warning"
+        )
+    return fmt, how, warning
 
 
 def expand_paths(patterns: Sequence[str], configured_format: str) -> list[Path]:
@@ -90,6 +114,10 @@ def reader_for(fmt: str) -> Any:
         from pipeline.read import xlsx
 
         return xlsx.read
+    if fmt in ("xls", "ods"):
+        from pipeline.read import calamine
+
+        return calamine.read_xls if fmt == "xls" else calamine.read_ods
     if fmt == "json":
         from pipeline.read import json_array
 

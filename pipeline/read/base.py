@@ -63,7 +63,7 @@ class Limits:
     the file is refused (exit 2), before the reader spends the time or memory."""
 
     max_record_bytes: int = doc(
-        "Longest JSONL line, CSV/TSV physical line or field, or XLSX cell text, in bytes "
+        "Longest JSONL line, CSV/TSV physical line or field, or XLSX/XLS/ODS cell text, in bytes "
         "(characters for text not in UTF-8). A longer record is rejected `record_too_large` "
         "without being held in memory. 16 MiB.",
         16 * MiB,
@@ -75,12 +75,12 @@ class Limits:
         64,
     )
     max_xlsx_unpacked_bytes: int = doc(
-        "XLSX: the most the workbook's parts may unpack to, summed from the zip directory "
+        "XLSX and ODS: the most the workbook's parts may unpack to, summed from the zip directory "
         "before anything is parsed. Past it the file is refused. 1 GiB.",
         1024 * MiB,
     )
     max_xlsx_ratio: int = doc(
-        "XLSX: the highest unpacked/packed size ratio of a part larger than 1 MiB unpacked (a "
+        "XLSX and ODS: the highest unpacked/packed size ratio of a part larger than 1 MiB unpacked (a "
         "zip bomb); real workbooks stay under about 20.",
         100,
     )
@@ -90,7 +90,7 @@ class Limits:
         2_000_000,
     )
     max_xlsx_cells: int = doc(
-        "XLSX: the most cells (rows x header columns) read from the sheet; past it the file is "
+        "XLSX, XLS and ODS: the most cells (rows x header columns) read from the sheet; past it the file is "
         "refused.",
         20_000_000,
     )
@@ -120,6 +120,8 @@ class ReadOptions:
     delimiter: str | None = None  # CSV/TSV; None = "," for csv, "\t" for tsv, or sniffed
     encoding_errors: str = "reject"  # reject | replace | strict (pipeline.read.encoding)
     limits: Limits = field(default_factory=Limits)
+    header: str | bool = "auto"  # CSV/TSV/sheets: True, False, or "auto" (pipeline.read.header)
+    records: str | None = None  # JSON: the key or dotted path of the array of records
 
 
 @dataclass
@@ -134,6 +136,16 @@ class ReadStats:
     columns: list[str] = field(default_factory=list)  # header / keys seen (first records)
     delimiter: str | None = None
     sheet: str | None = None
+    header: bool | None = None  # CSV/TSV/sheets: whether row 1 was taken as the header
+    header_from: str | None = None  # "config" (input.header) or "detected"
+    format_from: str | None = None  # "config", "extension" or "content"
+    warnings: list[dict[str, str]] = field(default_factory=list)  # file-level: code, message
+
+    def warn(self, code: str, message: str) -> None:
+        """A file-level warning (a documented code): kept in the report with the file."""
+        check_warning(code)
+        if not any(w["code"] == code for w in self.warnings):
+            self.warnings.append({"code": code, "message": message})
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +156,10 @@ class ReadStats:
             "empty_rows": self.empty_rows,
             "delimiter": self.delimiter,
             "sheet": self.sheet,
+            "header": self.header,
+            "header_from": self.header_from,
+            "format_from": self.format_from,
+            "warnings": list(self.warnings),
         }
 
 

@@ -5,8 +5,10 @@
   header line does not contain it: then `csv.Sniffer` chooses among ``, ; TAB |``.
 - Line endings: CRLF, LF, CR and mixtures; a quoted field keeps its newline characters exactly
   as in the file (the normalize stage turns CRLF into LF later).
-- The first row is the header. Names are stripped of a BOM and whitespace; an empty name
-  becomes ``column_N`` (N = 1-based position, so a header ending with a delimiter has a real
+- The first row is the header when ``input.header`` is true, or, with ``auto`` (the default),
+  when `pipeline.read.header` finds it looks like one; otherwise it is a record and the columns
+  are ``column_1``, ``column_2`` ... (its width). Names are stripped of a BOM and whitespace;
+  an empty name becomes ``column_N`` (N = 1-based position, so a header ending with a delimiter has a real
   last column, ``column_5`` for ``a,b,c,d,``); a repeated name gets ``_2``, ``_3`` ...
 - Each data row becomes ``{header: value}`` with str values (an empty cell is ``""``).
 - A row whose field count differs from the header's is rejected as ``row_malformed``, with
@@ -22,6 +24,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -34,9 +37,11 @@ from pipeline.read.encoding import (
     escaped_bytes,
     first_escape,
     invalid_message,
+    note_confidence,
     open_text,
     replace_escapes,
 )
+from pipeline.read.header import SAMPLE_ROWS, decide, numbered
 
 SNIFF_CHARS = 64 * 1024  # characters read to find the header line and sniff the delimiter
 SNIFF_DELIMITERS = ",;\t|"
@@ -176,17 +181,19 @@ def _read_delimited(
     stats.bom_removed = detected.bom_removed
     stats.confidence = detected.confidence
 
-    if opts.delimiter:
-        delimiter = opts.delimiter  # an explicit setting is never second-guessed
-    else:
-        with open_text(path, detected) as f:
-            delimiter = choose_delimiter(f.read(SNIFF_CHARS), default)
+    note_confidence(path, detected, stats)
+    with open_text(path, detected) as f:
+        sample = f.read(SNIFF_CHARS)
+    # an explicit setting is never second-guessed
+    delimiter = opts.delimiter or choose_delimiter(sample, default)
     if len(delimiter) != 1:
         raise PipelineError(
             f"{path}: input.delimiter must be one character, got {delimiter!r}; "
             "use '\\t' for a tab."
         )
     stats.delimiter = delimiter
+    first, below = first_rows(sample, delimiter, complete=len(sample) < SNIFF_CHARS)
+    has_header = decide(opts.header, first, below, stats) if first else opts.header is not False
 
     limit = opts.limits.max_record_bytes
     csv.field_size_limit(limit)  # in characters: csv's default (131,072) is too small
@@ -206,7 +213,7 @@ def _read_delimited(
             except (csv.Error, _LineTooLong) as e:
                 raw = lines.take()
                 where = _lines_text(start, lines.count)
-                if header is None:
+                if header is None and has_header:
                     raise PipelineError(
                         f"{path}: cannot parse the header row ({where}): {_problem(e, limit)}."
                     ) from None
@@ -233,7 +240,7 @@ def _read_delimited(
             if tracked and first_escape(raw) is not None:
                 at = escape_at(raw, detected.encoding)
                 assert at is not None
-                if header is None and opts.encoding_errors == "reject":
+                if header is None and has_header and opts.encoding_errors == "reject":
                     raise PipelineError(
                         f"{path}: the header row ({_lines_text(start, lines.count)}) holds "
                         f"bytes that are not valid {detected.encoding}: byte {at[1]} at byte "
@@ -261,10 +268,13 @@ def _read_delimited(
             if not fields:
                 stats.blank_lines += 1
                 continue
-            if header is None:
+            if header is None and has_header:
                 header = clean_header(fields)
                 stats.columns = header
                 continue
+            if header is None:  # no header: row 1 is a record, its width names the columns
+                header = numbered(len(fields))
+                stats.columns = header
             if all(v == "" for v in fields):
                 stats.empty_rows += 1
                 continue
@@ -285,6 +295,26 @@ def _read_delimited(
             yield RawRow(
                 line=start, record=dict(zip(header, fields, strict=True)), warning=warning
             )
+
+
+def first_rows(sample: str, delimiter: str, complete: bool) -> tuple[list[str], list[list[str]]]:
+    """Row 1 and the next `header.SAMPLE_ROWS` non-blank rows of the start of a file (parsed
+    leniently; a cut-off last line is left out unless `sample` is the whole file)."""
+    if not complete:
+        cut = max(sample.rfind("\n"), sample.rfind("\r"))
+        sample = sample[: cut + 1] if cut > 0 else sample
+    rows: list[list[str]] = []
+    try:
+        for fields in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter):
+            if fields and any(v.strip() for v in fields):
+                rows.append(fields)
+            if len(rows) > SAMPLE_ROWS:
+                break
+    except csv.Error:
+        pass  # judged on the rows before the one that does not parse
+    if not rows:
+        return [], []
+    return rows[0], rows[1:]
 
 
 def _problem(error: Exception, limit: int) -> str:

@@ -15,6 +15,9 @@ Rules, in order:
    UTF-8 (chardet 7 examines only ``max_bytes`` = 200,000 bytes by default, and the start of
    a file is often plain ASCII that says nothing about the encoding). Its guess, widened to
    a decode-safe superset (GB2312/GBK -> GB18030, ...), must then decode the whole file.
+   A guess with a confidence below ``LOW_CONFIDENCE`` (0.5) is used, with a warning
+   (`note_confidence`: ``encoding_uncertain``, the guess, the confidence, a decoded sample and
+   the ``input.encoding`` setting).
 5. If nothing decodes the file, `PipelineError` names the file, the byte offset and the
    ``input.encoding`` setting that fixes it.
 
@@ -39,7 +42,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import chardet
 
@@ -47,6 +50,7 @@ from pipeline.errors import PipelineError
 
 CHUNK_SIZE = 1 << 20  # bytes per read while checking a decode
 SAMPLE_SIZE = 200_000  # bytes given to chardet (its own default max_bytes)
+LOW_CONFIDENCE = 0.5  # below it a guessed encoding gives the `encoding_uncertain` warning
 _SAMPLE_LEAD = 2048  # bytes before the first bad byte that the sample may start with
 
 # Longest first: the UTF-32-LE BOM starts with the UTF-16-LE one.
@@ -148,7 +152,7 @@ def codec_name(name: str) -> str:
         ) from None
 
 
-def _bom(head: bytes) -> tuple[str, int] | None:
+def bom_of(head: bytes) -> tuple[str, int] | None:
     for mark, encoding in _BOMS:
         if head.startswith(mark):
             return encoding, len(mark)
@@ -280,7 +284,7 @@ def detect(path: Path, override: str = "auto", errors: str = "strict") -> Detect
             head = f.read(4)
     except OSError as e:
         raise PipelineError(f"{path}: cannot open the file: {e.strerror or e}") from None
-    bom = _bom(head)
+    bom = bom_of(head)
 
     if override and override.lower() != "auto":
         encoding = codec_name(override)
@@ -359,6 +363,42 @@ def detect(path: Path, override: str = "auto", errors: str = "strict") -> Detect
             f"(byte {_byte_at(path, offset)}: {reason})",
         )
     return Detected(guess, 0, False, confidence)
+
+
+def decoded_sample(path: Path, detected: Detected, width: int = 100) -> str:
+    """The text around the first byte that is not ASCII, decoded as `detected` says: what a
+    person reads to judge a guessed encoding."""
+    with Path(path).open("rb") as f:
+        f.seek(detected.bom_len)
+        head = f.read(CHUNK_SIZE)
+    m = re.search(rb"[\x80-\xff]", head)
+    at = m.start() if m else 0
+    start = max(head.rfind(b"\n", 0, at) + 1, at - width // 2)
+    chunk = head[start : start + 4 * width]
+    text = chunk.decode(detected.encoding, errors="replace")
+    if start > 0 and "\ufffd" in text[:4]:  # cut inside a character: drop its tail
+        text = text.lstrip("\ufffd")
+    line = text.splitlines()[0] if text.strip() else text
+    return line[:width]
+
+
+class _Warns(Protocol):
+    def warn(self, code: str, message: str) -> None: ...
+
+
+def note_confidence(path: Path, detected: Detected, stats: _Warns) -> None:
+    """Warn `encoding_uncertain` when the encoding was guessed with a confidence below
+    `LOW_CONFIDENCE`: the guess, the confidence, a decoded sample and the setting to fix it."""
+    if detected.confidence >= LOW_CONFIDENCE:
+        return
+    stats.warn(
+        "encoding_uncertain",
+        f"the text encoding was guessed as {detected.encoding} with confidence "
+        f"{detected.confidence:.2f} (below {LOW_CONFIDENCE}); check this decoded sample: "
+        f"{decoded_sample(path, detected)!r}. If it reads wrong, set `input.encoding: <name>` "
+        "(for example cp1252, latin-1, gbk, big5, shift_jis); if it reads right, set "
+        f"`input.encoding: {detected.encoding}` to silence this warning.",
+    )
 
 
 def open_text(path: Path, detected: Detected) -> TextIO:

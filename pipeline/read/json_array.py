@@ -1,8 +1,10 @@
 """JSON files holding an array of records (Alpaca, ShareGPT and similar exports).
 
 - The top level is an array (pretty-printed or on one line), or an object with exactly one
-  array value, which is used (``{"data": [...], "version": 1}``). An object with several
-  arrays fails, naming their keys: the config must say which one (or split the file).
+  array value, which is used (``{"data": [...], "version": 1}``), or the array that
+  ``input.records`` names (a key, or a dotted path such as ``data.items``). An object with
+  several arrays and no ``input.records`` fails, listing them (with their lengths) and
+  suggesting the key of the one that holds the most objects.
 - Text is decoded with `pipeline.read.encoding` (BOM, UTF-8, GBK ...), parsed with orjson.
   The whole file is parsed at once: JSON arrays are not streamed.
 - An element that is not an object becomes ``record_not_object`` with ``raw`` = its JSON.
@@ -26,7 +28,7 @@ import orjson
 
 from pipeline.errors import PipelineError
 from pipeline.read.base import RawRow, ReadOptions, ReadStats, depth_over
-from pipeline.read.encoding import detect, escaped_bytes, open_text
+from pipeline.read.encoding import detect, escaped_bytes, note_confidence, open_text
 
 _ESCAPES = "[\udc00-\udcff]"
 
@@ -48,8 +50,56 @@ def _kind(value: Any) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def _records(path: Path, data: Any) -> list[Any]:
-    """The array to read: the top level, or the one array inside a top-level object."""
+def _arrays(data: dict[str, Any], prefix: str = "", depth: int = 2) -> list[tuple[str, int]]:
+    """`(dotted path, length)` of the arrays inside an object, two levels deep, in key order."""
+    found: list[tuple[str, int]] = []
+    for key, value in data.items():
+        if isinstance(value, list):
+            found.append((f"{prefix}{key}", len(value)))
+        elif isinstance(value, dict) and depth > 1:
+            found += _arrays(value, f"{prefix}{key}.", depth - 1)
+    return found
+
+
+def _listing(arrays: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{k!r} ({n} item{'s' if n != 1 else ''})" for k, n in arrays[:20])
+
+
+def _at_path(path: Path, data: Any, records: str) -> list[Any]:
+    """The array at `input.records` (a key, or a dotted path of keys)."""
+    if not isinstance(data, dict):
+        raise PipelineError(
+            f"{path}: input.records is {records!r} but the top-level JSON value is "
+            f"{_kind(data)}, not an object; leave input.records out to read a top-level array."
+        )
+    value: Any = data
+    if records in data:  # a key that itself holds dots
+        value = data[records]
+    else:
+        walked: list[str] = []
+        for part in records.split("."):
+            if not isinstance(value, dict) or part not in value:
+                where = repr(".".join(walked)) if walked else "the top-level object"
+                arrays = _arrays(data)
+                hint = f"; arrays found: {_listing(arrays)}" if arrays else ""
+                raise PipelineError(
+                    f"{path}: input.records is {records!r} but {where} has no key {part!r}"
+                    f"{hint}."
+                )
+            value = value[part]
+            walked.append(part)
+    if not isinstance(value, list):
+        raise PipelineError(
+            f"{path}: input.records: {records!r} is {_kind(value)}, not an array of records."
+        )
+    return value
+
+
+def _records(path: Path, data: Any, records: str | None = None) -> list[Any]:
+    """The array to read: `input.records`, the top level, or the one array inside a top-level
+    object."""
+    if records:
+        return _at_path(path, data, records)
     if isinstance(data, list):
         return data
     if isinstance(data, dict):
@@ -58,19 +108,33 @@ def _records(path: Path, data: Any) -> list[Any]:
             found: list[Any] = data[arrays[0]]
             return found
         if not arrays:
+            nested = _arrays(data)
+            if nested:
+                best = max(nested, key=lambda a: a[1])[0]
+                raise PipelineError(
+                    f"{path}: the top-level JSON object holds no array of records, but arrays "
+                    f"nested in it: {_listing(nested)}. Name the one to read: "
+                    f"`input.records: {best}`."
+                )
             raise PipelineError(
                 f"{path}: the top-level JSON object holds no array of records "
                 f"(keys: {', '.join(map(repr, list(data)[:20]))}). Expected a JSON array; "
                 "if the file has one JSON object per line, read it as JSON Lines (.jsonl)."
             )
+        listed = [(k, len(data[k])) for k in arrays]
+        best = max(listed, key=lambda a: (_objects(data[a[0]]), a[1]))[0]
         raise PipelineError(
-            f"{path}: the top-level JSON object holds several arrays "
-            f"({', '.join(map(repr, arrays))}); expected exactly one array of records. "
-            "Keep only the array to read, or split the file."
+            f"{path}: the top-level JSON object holds several arrays: {_listing(listed)}. "
+            f"Name the array of records to read, for example `input.records: {best}`."
         )
     raise PipelineError(
         f"{path}: the top-level JSON value is {_kind(data)}, not an array of records."
     )
+
+
+def _objects(items: list[Any]) -> int:
+    """How many of the first 100 items are objects (records look like objects)."""
+    return sum(isinstance(x, dict) for x in items[:100])
 
 
 def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
@@ -80,6 +144,7 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
     stats.encoding = detected.encoding
     stats.bom_removed = detected.bom_removed
     stats.confidence = detected.confidence
+    note_confidence(path, detected, stats)
     with open_text(path, detected) as f:
         text = f.read()
     marker: str | None = None
@@ -102,7 +167,7 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
 
         data = exact(text, data)
     del text
-    records = _records(path, data)
+    records = _records(path, data, opts.records)
 
     keys: set[str] = set()
     for element in records[:COLUMN_SAMPLE]:

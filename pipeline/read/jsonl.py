@@ -33,6 +33,7 @@ from pipeline.read.encoding import (
     escaped_bytes,
     first_escape,
     invalid_message,
+    note_confidence,
     replace_escapes,
 )
 
@@ -291,6 +292,7 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
     stats.encoding = detected.encoding
     stats.bom_removed = detected.bom_removed
     stats.confidence = detected.confidence
+    note_confidence(path, detected, stats)
     limit = opts.limits.max_record_bytes
     track = detected.invalid is not None
     with open(path, "rb") as raw:

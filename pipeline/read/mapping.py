@@ -36,6 +36,7 @@ import orjson
 
 from pipeline import source_shapes
 from pipeline.errors import PipelineError
+from pipeline.read.names import COMPLETION_NAMES, NOT_TEXT_NAMES, PROMPT_NAMES, matches, name_words
 from pipeline.shape_detect import KIND_OF, detect_shape, lower_index
 
 SHAREGPT_ROLES = {
@@ -53,9 +54,6 @@ SHAREGPT_ROLES = {
     "tool": "tool",
 }
 
-_PROMPT_HINTS = ("prompt", "question", "instruction", "input", "ask", "query", "user", "q")
-_NOT_TEXT_HINTS = {"id", "index", "label", "category", "class", "is", "type", "source"}
-_COMPLETION_HINTS = ("completion", "answer", "response", "output", "reply", "assistant", "a")
 
 
 class ShapeError(ValueError):
@@ -244,33 +242,93 @@ def from_columns(columns: dict[str, str], keys: Sequence[str], source: str) -> M
     return Mapping(shape="columns", columns=tuple(resolved))
 
 
-def suggest(keys: Sequence[str]) -> str:
-    """A `columns:` block a user can paste, guessed from column names."""
-    prompt, completion = guess_columns(keys)
+def suggest(keys: Sequence[str], records: Sequence[dict[str, Any]] = ()) -> str:
+    """A `columns:` block a user can paste, guessed from column names and contents."""
+    prompt, completion = guess_columns(keys, records)
     return f"input:\n  columns:\n    prompt: {prompt}\n    completion: {completion}"
 
 
-def guess_columns(keys: Sequence[str]) -> tuple[str, str]:
-    """The prompt and completion columns a user most likely means, guessed from the names."""
-    names = [str(k) for k in keys if str(k).strip()]
+MOSTLY_EMPTY = 0.5  # a column empty in more than this share of the sampled records
+FREE_TEXT = 20  # median characters of a column of free text
 
-    def words(name: str) -> list[str]:
-        return [w for w in re.split(r"[\W\d_]+", name.lower()) if w]
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """What the sampled records hold in one column."""
+
+    name: str
+    filled: float  # share of records with a non-empty value
+    median: float  # median length of the non-empty values, as text
+    distinct: float  # share of distinct values among the non-empty ones
+
+    @property
+    def text_score(self) -> float:
+        """How much the column looks like free text: long, varied values (0 when mostly empty)."""
+        if self.filled < 1 - MOSTLY_EMPTY:
+            return 0.0
+        return self.median * self.distinct * self.filled
+
+
+def profile(name: str, records: Sequence[dict[str, Any]]) -> ColumnProfile:
+    """The `ColumnProfile` of one column over the sampled records."""
+    if not records:
+        return ColumnProfile(name, 1.0, 0.0, 1.0)
+    values = [records_value(r.get(name)) for r in records]
+    filled = [v for v in values if v.strip()]
+    lengths = sorted(len(v) for v in filled)
+    median = float(lengths[len(lengths) // 2]) if lengths else 0.0
+    distinct = len(set(filled)) / len(filled) if filled else 0.0
+    return ColumnProfile(name, len(filled) / len(values), median, distinct)
+
+
+def records_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode() if isinstance(value, dict | list) else str(value)
+
+
+def guess_columns(
+    keys: Sequence[str], records: Sequence[dict[str, Any]] = ()
+) -> tuple[str, str]:
+    """The prompt and completion columns a user most likely means.
+
+    Names first: a usual prompt or completion column name in any language of
+    `pipeline.read.names` (question/answer, instruction/response, 问题/答案, 質問/回答, 질문/답변,
+    pregunta/respuesta, frage/antwort, soru/cevap ...), if the column is filled in most of the
+    sampled `records`. Then content: among the columns left that are not mostly empty and not
+    named like an id or label, the ones of longest, most varied text, kept in column order
+    (the prompt comes first in a file). A mostly-empty column is never suggested when
+    `records` are given.
+    """
+    names = [str(k) for k in keys if str(k).strip()]
+    profiles = {n: profile(n, records) for n in names}
+    usable = [n for n in names if profiles[n].filled >= 1 - MOSTLY_EMPTY]
 
     def pick(hints: tuple[str, ...], taken: set[str]) -> str | None:
         for hint in hints:
-            for n in names:
-                if n not in taken and hint in words(n):
+            for n in usable:
+                if n not in taken and matches(n, hint):
                     return n
         return None
 
-    prompt = pick(_PROMPT_HINTS, set())
-    completion = pick(_COMPLETION_HINTS, {prompt} if prompt else set())
+    prompt = pick(PROMPT_NAMES, set())
+    completion = pick(COMPLETION_NAMES, {prompt} if prompt else set())
     rest = [
         n
-        for n in names
-        if n not in (prompt, completion) and not set(words(n)) & _NOT_TEXT_HINTS
+        for n in usable
+        if n not in (prompt, completion) and not set(name_words(n)) & NOT_TEXT_NAMES
     ]
+    if records:
+        texts = [n for n in rest if profiles[n].text_score > 0]
+        wanted = 2 - (prompt is not None) - (completion is not None)
+        best = sorted(texts, key=lambda n: -profiles[n].text_score)[:wanted]
+        rest = [n for n in rest if n in best]  # in column order
+    if prompt is None and completion is not None and rest:
+        before = [n for n in rest if names.index(n) < names.index(completion)]
+        prompt = (before or rest)[0]
+        rest.remove(prompt)
     prompt = prompt or (rest.pop(0) if rest else "PROMPT_COLUMN")
     completion = completion or (rest.pop(0) if rest else "COMPLETION_COLUMN")
     return prompt, completion
@@ -282,8 +340,14 @@ def columns_option(prompt: str, completion: str) -> str:
     return f"'{value}'" if re.search(r"[\s'\"$`\\]", value) else value
 
 
-def resolve(columns: dict[str, str] | None, keys: Sequence[str], source: str) -> Mapping:
-    """The mapping for one file: configured columns, else a recognised shape, else exit 2."""
+def resolve(
+    columns: dict[str, str] | None,
+    keys: Sequence[str],
+    source: str,
+    records: Sequence[dict[str, Any]] = (),
+) -> Mapping:
+    """The mapping for one file: configured columns, else a recognised shape, else exit 2 with
+    a suggestion from the names and the sampled `records` (`guess_columns`)."""
     if not keys:
         # No record to look at (an empty file, or only unreadable lines in the sample): its rows
         # are rejected at reading anyway; any later record gets `shape_invalid`.
@@ -296,7 +360,7 @@ def resolve(columns: dict[str, str] | None, keys: Sequence[str], source: str) ->
         raise PipelineError(
             f"{source}: no known record shape in the columns/keys found: {found}. "
             "Say which column is which, on the command line "
-            f"(`--columns {columns_option(*guess_columns(keys))}`) or in the config, for "
-            "example:\n" + suggest(keys)
+            f"(`--columns {columns_option(*guess_columns(keys, records))}`) or in the config, "
+            "for example:\n" + suggest(keys, records)
         )
     return mapping

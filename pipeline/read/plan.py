@@ -10,11 +10,14 @@
 
 Reason codes: `shape_invalid` (a record that does not fit its file's shape), plus the readers'
 own (`json_invalid`, `record_not_object`, `row_malformed`, `encoding_invalid`,
-`record_too_large`, `json_too_deep`, ...). Warning code: `encoding_replaced` (the reader's).
+`record_too_large`, `json_too_deep`, ...). Warning code: `encoding_replaced` (the reader's);
+file-level warnings, kept in the report with their file and logged once here:
+`format_from_content`, `header_guessed`, `header_mismatch`, `encoding_uncertain`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -24,13 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
-from pipeline.read import expand_paths, format_of, read_rows
+from pipeline.read import detect_format, expand_paths, read_rows
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
 from pipeline.read.mapping import Mapping, ShapeError, resolve
 
 if TYPE_CHECKING:
     import pandas as pd
 
+log = logging.getLogger("ftprep")
 SAMPLE_ROWS = 1000
 READ_STAGE = "read"
 
@@ -43,6 +47,8 @@ class InputFile:
     mapping: Mapping
     ranges: list[tuple[int, int, int]] | None = None  # UTF-8 JSONL: read by the workers
     stats: ReadStats = field(default_factory=ReadStats)
+    how: str = "extension"  # how the format was decided: config, extension or content
+    format_warning: str | None = None  # the format_from_content message, if any
 
     @property
     def source(self) -> str:
@@ -64,24 +70,31 @@ class Unit:
 
 
 def plan_inputs(cfg: Config) -> list[InputFile]:
-    """Open every input, detect its encoding and map its columns (PipelineError on problems)."""
+    """Open every input, detect its format and encoding and map its columns (PipelineError on
+    problems). File-level warnings (format, header, encoding) are logged here, once a file."""
     inputs = []
     opts = read_options(cfg)
     for i, path in enumerate(expand_paths(cfg.input.paths, cfg.input.format)):
-        fmt = format_of(path, cfg.input.format)
+        fmt, how, format_warning = detect_format(path, cfg.input.format)
         if fmt == "jsonl":
-            inputs.append(_plan_jsonl(i, path, cfg, opts))
-            continue
-        keys, _stats = sample_keys(path, fmt, opts)
-        mapping = resolve(cfg.input.columns, keys, str(path))
-        inputs.append(InputFile(i, path, fmt, mapping))
+            inp = _plan_jsonl(i, path, cfg, opts, how, format_warning)
+        else:
+            keys, stats, sample = sample_file(path, fmt, opts, how, format_warning)
+            mapping = resolve(cfg.input.columns, keys, str(path), _records_of(sample))
+            inp = InputFile(i, path, fmt, mapping, how=how, format_warning=format_warning)
+            inp.stats = stats
+        for w in inp.stats.warnings:
+            log.warning("warning: %s: %s: %s", path, w["code"], w["message"])
+        inputs.append(inp)
     return inputs
 
 
-def sample_keys(path: Path, fmt: str, opts: ReadOptions) -> tuple[list[str], ReadStats]:
-    """The columns or keys of a file's first records, and what reading them found (encoding,
-    delimiter, sheet)."""
-    stats = ReadStats()
+def sample_file(
+    path: Path, fmt: str, opts: ReadOptions, how: str = "extension", warning: str | None = None
+) -> tuple[list[str], ReadStats, list[RawRow]]:
+    """The columns or keys of a file's first records, what reading them found (encoding,
+    delimiter, sheet, header, warnings), and the records."""
+    stats = _new_stats(how, warning)
     rows = read_rows(path, fmt, opts, stats)
     try:
         sample = list(islice(rows, SAMPLE_ROWS))
@@ -89,7 +102,18 @@ def sample_keys(path: Path, fmt: str, opts: ReadOptions) -> tuple[list[str], Rea
         close = getattr(rows, "close", None)
         if close is not None:
             close()
-    return stats.columns or _keys_of(sample), stats
+    return stats.columns or _keys_of(sample), stats, sample
+
+
+def _new_stats(how: str, warning: str | None) -> ReadStats:
+    stats = ReadStats(format_from=how)
+    if warning is not None:
+        stats.warn("format_from_content", warning)
+    return stats
+
+
+def _records_of(rows: list[RawRow]) -> list[dict[str, Any]]:
+    return [row.record for row in rows if row.record is not None]
 
 
 def read_options(cfg: Config) -> ReadOptions:
@@ -99,6 +123,8 @@ def read_options(cfg: Config) -> ReadOptions:
         delimiter=cfg.input.delimiter,
         encoding_errors=cfg.input.encoding_errors,
         limits=cfg.input.limits,
+        header=cfg.input.header,
+        records=cfg.input.records,
     )
 
 
@@ -110,16 +136,18 @@ def _keys_of(rows: list[RawRow]) -> list[str]:
     return list(keys)
 
 
-def _plan_jsonl(i: int, path: Path, cfg: Config, opts: ReadOptions) -> InputFile:
-    from pipeline.read.encoding import detect
+def _plan_jsonl(
+    i: int, path: Path, cfg: Config, opts: ReadOptions, how: str, warning: str | None
+) -> InputFile:
+    from pipeline.read.encoding import detect, note_confidence
     from pipeline.read.jsonl import byte_lines, parse_line, plan_ranges
 
     detected = detect(path, cfg.input.encoding, cfg.input.encoding_errors)
-    stats = ReadStats(
-        encoding=detected.encoding,
-        bom_removed=detected.bom_removed,
-        confidence=detected.confidence,
-    )
+    stats = _new_stats(how, warning)
+    stats.encoding = detected.encoding
+    stats.bom_removed = detected.bom_removed
+    stats.confidence = detected.confidence
+    note_confidence(path, detected, stats)
     utf8 = detected.encoding.replace("_", "-").lower() in ("utf-8", "utf8", "utf-8-sig", "ascii")
     sample: list[RawRow] = []
     if utf8:
@@ -138,9 +166,11 @@ def _plan_jsonl(i: int, path: Path, cfg: Config, opts: ReadOptions) -> InputFile
         rows = read_rows(path, "jsonl", opts, ReadStats())
         sample = list(islice(rows, SAMPLE_ROWS))
         rows.close()  # type: ignore[attr-defined]
-    mapping = resolve(cfg.input.columns, _keys_of(sample), str(path))
+    mapping = resolve(cfg.input.columns, _keys_of(sample), str(path), _records_of(sample))
     ranges = plan_ranges(path, detected.bom_len, _chunk_bytes(path, cfg)) if utf8 else None
-    return InputFile(i, path, "jsonl", mapping, ranges=ranges, stats=stats)
+    return InputFile(
+        i, path, "jsonl", mapping, ranges=ranges, stats=stats, how=how, format_warning=warning
+    )
 
 
 def _chunk_bytes(path: Path, cfg: Config) -> int:
@@ -163,7 +193,7 @@ def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:
                 )
                 n += 1
             continue
-        inp.stats = ReadStats()
+        inp.stats = _new_stats(inp.how, inp.format_warning)
         rows = read_rows(inp.path, inp.fmt, opts, inp.stats)
         while True:
             chunk = tuple(islice(rows, cfg.runner.batch_size))

@@ -1,8 +1,11 @@
 """XLSX workbooks: one sheet, read row by row with openpyxl in read-only mode.
 
 - The sheet is ``input.sheet`` (an unknown name fails, listing the sheets) or the first one.
-- The header is the first non-empty row, cleaned like a CSV header
+- The header is the first non-empty row (with ``input.header: auto``, when
+  `pipeline.read.header` finds it looks like one), cleaned like a CSV header
   (`pipeline.read.delimited.clean_header`); empty cells after its last name are not columns.
+  Without a header that row is a record, and the columns are ``column_1``, ``column_2`` ... as
+  wide as the widest of the first rows.
 - Cells become the text a person sees: int ``1`` -> ``"1"``, float ``1.0`` -> ``"1"``, other
   floats their shortest repr, bool -> ``"TRUE"``/``"FALSE"``, datetime -> ISO 8601 (the date
   only when the time is midnight), empty -> ``""``; strings as they are. Formulas give their
@@ -28,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 from collections.abc import Iterator, Sequence
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -39,6 +43,8 @@ from openpyxl.utils.exceptions import InvalidFileException
 from pipeline.errors import PipelineError
 from pipeline.read.base import Limits, RawRow, ReadOptions, ReadStats
 from pipeline.read.delimited import clean_header
+from pipeline.read.header import SAMPLE_ROWS, decide
+from pipeline.read.header import numbered as numbered_names
 
 MALFORMED = "row_malformed"
 TOO_LARGE = "record_too_large"
@@ -114,7 +120,7 @@ def check_archive(path: Path, limits: Limits) -> None:
     except (zipfile.BadZipFile, EOFError, ValueError) as e:
         raise PipelineError(
             f"{path}: not a readable XLSX workbook ({type(e).__name__}: {e}). Save it from "
-            "the spreadsheet program as .xlsx (old .xls is not supported) or export it as CSV."
+            "the spreadsheet program as .xlsx or export it as CSV."
         ) from None
 
 
@@ -144,13 +150,21 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
     limits = opts.limits
     check_archive(path, limits)
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
+        # a file object, not the path: openpyxl refuses a name not ending in .xlsx, and a
+        # misnamed workbook is read as what its content is (`pipeline.read.sniff`)
+        f = path.open("rb")
     except OSError as e:
         raise PipelineError(f"{path}: cannot open the file: {e.strerror or e}") from None
+    try:
+        wb = load_workbook(f, read_only=True, data_only=True)
+    except OSError as e:
+        f.close()
+        raise PipelineError(f"{path}: cannot open the file: {e.strerror or e}") from None
     except _BAD_FILE as e:
+        f.close()
         raise PipelineError(
             f"{path}: not a readable XLSX workbook ({type(e).__name__}: {e}). Save it from "
-            "the spreadsheet program as .xlsx (old .xls is not supported) or export it as CSV."
+            "the spreadsheet program as .xlsx or export it as CSV."
         ) from None
     try:
         if opts.sheet is None:
@@ -166,62 +180,9 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
         if hasattr(ws, "reset_dimensions"):
             ws.reset_dimensions()  # do not trust the stored dimensions: read every row
 
-        header: list[str] | None = None
-        pending_empty = 0  # empty rows seen since the last non-empty row
-        cells = 0
+        numbered = enumerate(ws.iter_rows(values_only=True), start=1)
         try:
-            for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
-                cells += max(1, len(values))
-                if cells > limits.max_xlsx_cells:
-                    raise _refuse(
-                        path,
-                        f"sheet {ws.title!r} has more than {limits.max_xlsx_cells} cells "
-                        f"(row {number})",
-                        "max_xlsx_cells",
-                    )
-                if _is_empty(values):
-                    pending_empty += 1
-                    continue
-                stats.empty_rows += pending_empty
-                pending_empty = 0
-                if header is None:
-                    names = [cell_text(v) for v in values]
-                    while names and not names[-1].strip():
-                        names.pop()
-                    header = clean_header(names)
-                    stats.columns = header
-                    continue
-                width = len(header)
-                extra = [
-                    f"{get_column_letter(i + 1)}{number}"
-                    for i, v in enumerate(values[width:], start=width)
-                    if v is not None and v != ""
-                ]
-                texts = [cell_text(v) for v in values]
-                longest = max(map(len, texts), default=0)
-                if longest > limits.max_record_bytes:
-                    yield RawRow(
-                        line=number,
-                        reason=TOO_LARGE,
-                        message=(
-                            f"row {number} has a cell of {longest} characters, more than "
-                            f"input.limits.max_record_bytes ({limits.max_record_bytes})"
-                        ),
-                    )
-                    continue
-                if extra:
-                    yield RawRow(
-                        line=number,
-                        reason=MALFORMED,
-                        message=(
-                            f"the header has {width} columns but the row has values beyond "
-                            f"them, in {', '.join(extra)}"
-                        ),
-                        raw="\t".join(texts),
-                    )
-                    continue
-                texts = texts[:width] + [""] * (width - len(texts))
-                yield RawRow(line=number, record=dict(zip(header, texts, strict=True)))
+            yield from sheet_rows(path, ws.title, numbered, opts, stats)
         except _BAD_FILE as e:
             raise PipelineError(
                 f"{path}: the workbook is damaged: sheet {ws.title!r} cannot be read "
@@ -229,6 +190,105 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
             ) from None
     finally:
         wb.close()
+        f.close()
+
+
+def _counted(
+    path: Path, title: str, numbered: Iterator[tuple[int, Sequence[Any]]], limits: Limits
+) -> Iterator[tuple[int, Sequence[Any]]]:
+    """The sheet's rows, refusing the file past ``max_xlsx_cells`` cells."""
+    cells = 0
+    for number, values in numbered:
+        cells += max(1, len(values))
+        if cells > limits.max_xlsx_cells:
+            raise _refuse(
+                path,
+                f"sheet {title!r} has more than {limits.max_xlsx_cells} cells (row {number})",
+                "max_xlsx_cells",
+            )
+        yield number, values
+
+
+def _filled(
+    numbered: Iterator[tuple[int, Sequence[Any]]], stats: ReadStats
+) -> Iterator[tuple[int, Sequence[Any]]]:
+    """The non-empty rows; empty rows between them are counted in ``stats.empty_rows``."""
+    pending_empty = 0  # empty rows seen since the last non-empty row
+    for number, values in numbered:
+        if _is_empty(values):
+            pending_empty += 1
+            continue
+        stats.empty_rows += pending_empty
+        pending_empty = 0
+        yield number, values
+
+
+def sheet_rows(
+    path: Path,
+    title: str,
+    numbered: Iterator[tuple[int, Sequence[Any]]],
+    opts: ReadOptions,
+    stats: ReadStats,
+) -> Iterator[RawRow]:
+    """The records of a sheet's `(row number, cell values)`, by the rules of this module (the
+    XLSX reader and `pipeline.read.calamine` share them)."""
+    limits = opts.limits
+    rows = _filled(_counted(path, title, numbered, limits), stats)
+    ahead = list(islice(rows, SAMPLE_ROWS + 1))  # row 1 and the rows it is compared with
+    if not ahead:
+        return
+    texts_ahead = [[cell_text(v) for v in values] for _n, values in ahead]
+    has_header = decide(opts.header, texts_ahead[0], texts_ahead[1:], stats)
+    first_names = list(texts_ahead[0])
+    while first_names and not first_names[-1].strip():
+        first_names.pop()
+    if has_header:
+        header = clean_header(first_names)
+        ahead = ahead[1:]
+    else:  # row 1 is a record: the widest of the first rows names the columns
+        width = max(_width(values) for _n, values in ahead)
+        header = numbered_names(width)
+    stats.columns = header
+    width = len(header)
+    for number, values in chain(ahead, rows):
+        extra = [
+            f"{get_column_letter(i + 1)}{number}"
+            for i, v in enumerate(values[width:], start=width)
+            if v is not None and v != ""
+        ]
+        texts = [cell_text(v) for v in values]
+        longest = max(map(len, texts), default=0)
+        if longest > limits.max_record_bytes:
+            yield RawRow(
+                line=number,
+                reason=TOO_LARGE,
+                message=(
+                    f"row {number} has a cell of {longest} characters, more than "
+                    f"input.limits.max_record_bytes ({limits.max_record_bytes})"
+                ),
+            )
+            continue
+        if extra:
+            yield RawRow(
+                line=number,
+                reason=MALFORMED,
+                message=(
+                    f"the header has {width} columns but the row has values beyond "
+                    f"them, in {', '.join(extra)}"
+                ),
+                raw="\t".join(texts),
+            )
+            continue
+        texts = texts[:width] + [""] * (width - len(texts))
+        yield RawRow(line=number, record=dict(zip(header, texts, strict=True)))
+
+
+def _width(values: Sequence[Any]) -> int:
+    """Columns up to the last filled cell."""
+    n = len(values)
+    while n and (values[n - 1] is None or values[n - 1] == ""):
+        n -= 1
+    return n
 
 
 read_xlsx = read

@@ -192,7 +192,13 @@ def _inputs(report: Mapping[str, Any]) -> list[str]:
             ]
         )
     header = ["input", "format", "rows", "encoding", "shape", "columns"]
-    return ["## Inputs", "", table(header, rows), ""]
+    notes = [
+        f"- {code(inp.get('path'), cell=False)}: {code(w.get('code'), cell=False)}: "
+        f"{text(w.get('message'), 1000)}"
+        for inp in inputs
+        for w in inp.get("warnings") or []
+    ]
+    return ["## Inputs", "", table(header, rows), "", *([*notes, ""] if notes else [])]
 
 
 def _steps(report: Mapping[str, Any]) -> list[str]:
