@@ -3,9 +3,11 @@
 For each unit a worker writes three files in its scratch folder: the kept records' output lines
 (`.kept`), their original source records (`.orig`, for rejected.jsonl should a dataset stage
 reject them), and the rejected lines (`.rej`). It returns only a `Spooled`: the paths and,
-per kept record, its source line, output bytes and position in the unit. The parent streams the
-spools into the final files (`pipeline.write.outputs`), so outputs do not depend on how the
-work was cut or which worker did it.
+per kept record, its source line, output bytes and position in the unit, as compact int64
+arrays once the unit is done (`Spool.__exit__`): 8 bytes a number, not a Python int in a list,
+so what the parent holds per record stays small. The parent streams the spools into the final
+files (`pipeline.write.outputs`), so outputs do not depend on how the work was cut or which
+worker did it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
 
 from pipeline.write.jsonl import OUT_COLUMN, dumps_lenient, rejected_line
 
@@ -32,10 +36,16 @@ class Spooled:
     kept_path: str
     orig_path: str
     rejected_path: str
-    kept_lines: list[int] = field(default_factory=list)  # source line of each kept record
-    kept_bytes: list[int] = field(default_factory=list)  # output line bytes, newline included
-    kept_ords: list[int] = field(default_factory=list)  # position in the unit of each kept one
-    rejected_ords: list[int] = field(default_factory=list)
+    # lists while the unit is spooled, int64 arrays after (`freeze`)
+    kept_lines: Any = field(default_factory=list)  # source line of each kept record
+    kept_bytes: Any = field(default_factory=list)  # output line bytes, newline included
+    kept_ords: Any = field(default_factory=list)  # position in the unit of each kept one
+    rejected_ords: Any = field(default_factory=list)
+
+    def freeze(self) -> None:
+        """Turn the per-record lists into int64 arrays (done when the unit's spool closes)."""
+        for name in ("kept_lines", "kept_bytes", "kept_ords", "rejected_ords"):
+            setattr(self, name, np.asarray(getattr(self, name), dtype=np.int64))
 
     @property
     def kept(self) -> int:
@@ -77,6 +87,7 @@ class Spool:
     ) -> None:
         for f in self._files:
             f.close()
+        self.spooled.freeze()
 
     def write(self, batch: pd.DataFrame) -> None:
         """Spool one batch: kept rows (encoded by the `write` pseudo-stage) and rejected rows."""
