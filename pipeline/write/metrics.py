@@ -92,7 +92,12 @@ def write_part(frames: list[pd.DataFrame], path: Path) -> dict[str, str]:
         columns[name] = pa.array(_present(m[name].tolist()), type=pa.string())
     classes: dict[str, str] = {}
     for name in (c for c in m.columns if str(c).startswith(METRIC_PREFIX)):
-        values = _present(m[name].tolist())
+        column = m[name]
+        if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+            classes[str(name)] = INT  # the common case (token counts): no walk in Python
+            columns[str(name)] = pa.array(column.to_numpy(dtype=np.int64))
+            continue
+        values = _present(column.tolist())
         cls = classes[str(name)] = _class(values)
         if cls == INT:
             values = [None if v is None else int(v) for v in values]

@@ -25,10 +25,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-# what a spool needs of a row: the `write` pseudo-stage has encoded the kept ones already
-_SPOOLED = ("_source", "_line", "_ord", "_record", "_raw", "_reason", "_message", "_stage")
-
-
 @dataclass
 class Spooled:
     """What one unit left in its spool files."""
@@ -106,28 +102,35 @@ class Spool:
                     s.rejected_ords.append(int(ordinal))
             return
         kept_f, orig_f, rej_f = self._files
-        names = [c for c in (*_SPOOLED, OUT_COLUMN) if c in batch.columns]
-        columns = [batch[c].tolist() for c in names]  # much cheaper than to_dict("records")
-        for values in zip(*columns, strict=True):
-            row = dict(zip(names, values, strict=True))
-            record = row["_record"] if row["_record"] is not None else row["_raw"]
-            if row["_reason"] is None or row["_reason"] != row["_reason"]:
-                line = row[OUT_COLUMN]
-                kept_f.write(line + b"\n")
-                orig_f.write(dumps_lenient(record) + b"\n")
-                s.kept_lines.append(int(row["_line"]))
-                s.kept_bytes.append(len(line) + 1)
-                s.kept_ords.append(int(row["_ord"]))
-                continue
-            rej_f.write(
-                rejected_line(
-                    row["_source"],
-                    int(row["_line"]),
-                    row["_stage"],
-                    row["_reason"],
-                    row["_message"],
-                    record,
+        n = len(batch)
+        encoded: list[Any] = batch[OUT_COLUMN].tolist() if OUT_COLUMN in batch else [None] * n
+        reasons = batch["_reason"].tolist()
+        records, raws = batch["_record"].tolist(), batch["_raw"].tolist()
+        lines, ords = batch["_line"].tolist(), batch["_ord"].tolist()
+        kept = [i for i, r in enumerate(reasons) if r is None or r != r]
+        if kept:  # the common case, in bulk: one write per file per batch
+            kept_f.write(b"".join([encoded[i] + b"\n" for i in kept]))
+            orig_f.write(
+                b"".join(
+                    [
+                        dumps_lenient(raws[i] if records[i] is None else records[i]) + b"\n"
+                        for i in kept
+                    ]
                 )
+            )
+            s.kept_lines.extend([lines[i] for i in kept])
+            s.kept_bytes.extend([len(encoded[i]) + 1 for i in kept])
+            s.kept_ords.extend([ords[i] for i in kept])
+        if len(kept) == n:
+            return
+        sources, stages = batch["_source"].tolist(), batch["_stage"].tolist()
+        messages = batch["_message"].tolist()
+        for i, reason in enumerate(reasons):
+            if reason is None or reason != reason:
+                continue
+            record = records[i] if records[i] is not None else raws[i]
+            rej_f.write(
+                rejected_line(sources[i], int(lines[i]), stages[i], reason, messages[i], record)
                 + b"\n"
             )
-            s.rejected_ords.append(int(row["_ord"]))
+            s.rejected_ords.append(int(ords[i]))
