@@ -106,6 +106,18 @@ class _RunCommand(click.Command):
     "input.columns.",
 )
 @click.option("--workers", type=int, metavar="N", help="Worker processes (default: one per core).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where units run: local processes, or a Dask cluster (pip install 'ftprep[dask]').",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="With --engine dask: the scheduler, e.g. tcp://HOST:8786 (default: a LocalCluster).",
+)
 @click.option("--quiet", is_flag=True, help="Print only warnings and errors.")
 @_friendly
 def run(
@@ -114,6 +126,8 @@ def run(
     out: str | None,
     columns: str | None,
     workers: int | None,
+    engine: str,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Run the pipeline of CONFIG (a file, or a shipped config's name): read, run the stages,
@@ -123,13 +137,17 @@ def run(
     Example: ftprep run openai_chat --input data/faq.csv --out out/faq
     """
     from pipeline.config import load_config, with_overrides
+    from pipeline.engine import get_engine
     from pipeline.gate import exit_code
     from pipeline.runner import run as run_pipeline
 
     _setup_logging(quiet)
+    if scheduler is not None and engine != "dask":
+        raise click.UsageError("--scheduler goes with --engine dask")
     cfg = with_overrides(load_config(config), inputs, out, workers, columns)
+    chosen = get_engine(cfg.runner.workers, engine, scheduler) if engine == "dask" else None
     started = time.monotonic()
-    result = run_pipeline(cfg, progress=not quiet and sys.stderr.isatty())
+    result = run_pipeline(cfg, engine=chosen, progress=not quiet and sys.stderr.isatty())
     seconds = time.monotonic() - started
     if not quiet:
         _print_run(result.report, result.files, seconds)

@@ -5,11 +5,14 @@
 2. The engine (`pipeline.engine`) runs `process_unit` on every unit: its canonical batches go
    through the `read` pseudo-stage, the config's batch stages and the `write` pseudo-stage, one
    `_step` each, which is the one place rows in and out, reasons and changes are counted.
-   Kept and rejected lines are spooled (`pipeline.write.spool`); the unit returns its counts,
-   the dataset stages' key columns and its metrics rows.
+   Kept and rejected lines are spooled (`pipeline.write.spool`) and the metrics rows written
+   to a parquet part per unit (`pipeline.write.metrics`); the unit returns its counts and the
+   dataset stages' key columns, as compact numpy arrays: the parent keeps no per-record Python
+   objects, so its memory does not grow with the input beyond those arrays.
 3. Dataset stages decide over the key table of all kept records, in config order (`_decide`,
    which counts what each rejected through the same `Tally`).
-4. `pipeline.write` streams the spools into the final files; `pipeline.gate` gives the verdict
+4. `pipeline.write` streams the spools and metrics parts into the final files, in unit
+   order; `pipeline.gate` gives the verdict
    (target limits, `gate:` options, expectation suites); `pipeline.report` writes report.json,
    report.md and report.html from the run summary.
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 import errno
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,7 @@ from pipeline.read.plan import read_stage as read_pseudo_stage
 from pipeline.registry import stages as registered_stages
 from pipeline.report.summary import InputSummary, RunSummary, StageCounts, Tally
 from pipeline.write.jsonl import OUTPUT_FILES, WRITE_STAGE, AtomicOutputs, encode
-from pipeline.write.metrics import metrics_frame, write_metrics
+from pipeline.write.metrics import metrics_frame, read_metrics, write_metrics, write_part
 from pipeline.write.outputs import describe_files, write_splits
 from pipeline.write.spool import Spool, Spooled
 
@@ -56,8 +59,9 @@ class UnitResult:
     blank_lines: int
     tally: Tally
     spooled: Spooled
-    keys: dict[str, list[Any]] = field(default_factory=dict)  # "i:column" of dataset stage i
-    metrics: list[pd.DataFrame] = field(default_factory=list)
+    keys: dict[str, np.ndarray] = field(default_factory=dict)  # "i:column" of dataset stage i
+    metrics_path: str = ""  # the unit's metrics part ("" when not written)
+    metric_types: dict[str, str] = field(default_factory=dict)  # class of each m_* column
     problems: list[Problem] = field(default_factory=list)  # `inspect` only
 
 
@@ -105,8 +109,11 @@ def _step(name: str, batch: pd.DataFrame, fn: Any, cfg: Any, tally: Tally) -> pd
     if not result.index.equals(part.index):
         raise AssertionError(f"stage {name} changed the rows of its batch")  # a bug
     newly = result["_reason"].notna()
-    result.loc[newly, "_stage"] = name
-    tally.stage(name, len(part), _rejects(result.loc[newly]), changes)
+    if newly.any():
+        result.loc[newly, "_stage"] = name
+        tally.stage(name, len(part), _rejects(result.loc[newly]), changes)
+    else:
+        tally.stage(name, len(part), (), changes)
     if everyone:
         return result  # type: ignore[no-any-return]
     return pd.concat([batch[~alive], result]).sort_index(kind="stable")
@@ -125,6 +132,8 @@ def process_unit(unit: Unit) -> UnitResult:
     tally = Tally()
     reader = UnitReader(unit, _WORKER["batch_size"])
     result = UnitResult(unit.index, unit.file_index, unit.source, 0, 0, tally, Spooled("", "", ""))
+    keys: dict[str, list[np.ndarray]] = {}
+    metrics: list[pd.DataFrame] = []
     with Spool(_WORKER["scratch"], unit.index) as spool:
         for batch in reader:
             result.rows_in += len(batch)
@@ -132,16 +141,24 @@ def process_unit(unit: Unit) -> UnitResult:
                 batch = _step(name, batch, fn, stage_cfg, tally)
             spool.write(batch)
             kept = batch[batch["_reason"].isna()]
-            for codes, src, line in zip(kept["_warnings"], kept["_source"], kept["_line"], strict=True):
-                for code, message in codes or ():
-                    tally.warned(code, message, src, int(line))
-            for i, keys, stage_cfg in _WORKER["keyed"]:
-                if keys is not None and not kept.empty:
-                    for col, values in keys(kept, stage_cfg).items():
-                        result.keys.setdefault(f"{i}:{col}", []).extend(list(values))
-            result.metrics.append(metrics_frame(batch))
+            warned = kept["_warnings"]
+            if warned.notna().any():
+                for codes, src, line in zip(warned, kept["_source"], kept["_line"], strict=True):
+                    for code, message in codes or ():
+                        tally.warned(code, message, src, int(line))
+            for i, key_fn, stage_cfg in _WORKER["keyed"]:
+                if key_fn is not None and not kept.empty:
+                    for col, values in key_fn(kept, stage_cfg).items():
+                        keys.setdefault(f"{i}:{col}", []).append(np.asarray(values))
             if _WORKER["inspect"]:
                 result.problems.extend(batch_problems(batch))
+            else:
+                metrics.append(metrics_frame(batch))
+    result.keys = {k: np.concatenate(v) for k, v in keys.items()}
+    if metrics:
+        part = Path(_WORKER["scratch"]) / f"unit-{unit.index:07d}.metrics.parquet"
+        result.metric_types = write_part(metrics, part)
+        result.metrics_path = str(part)
     result.spooled = spool.spooled
     result.blank_lines = reader.blank_lines
     return result
@@ -206,17 +223,19 @@ def _decide(
     deciding = [(i, s) for i, s in enumerate(cfg.stages) if entries[s.name].decide is not None]
     if not deciding:
         return decisions, info
-    source = [r.source for r in results for _ in range(r.spooled.kept)]
-    line = np.fromiter((x for r in results for x in r.spooled.kept_lines), np.int64, count=n)
-    nbytes = np.fromiter((x for r in results for x in r.spooled.kept_bytes), np.int64, count=n)
+    source = RowSources([r.source for r in results], [r.spooled.kept for r in results])
+    empty = np.empty(0, np.int64)
+    line = np.concatenate([empty, *(r.spooled.kept_lines for r in results)])
+    nbytes = np.concatenate([empty, *(r.spooled.kept_bytes for r in results)])
     for i, spec in deciding:
         prefix = f"{i}:"
-        gathered: dict[str, list[Any]] = {}
+        gathered: dict[str, list[np.ndarray]] = {}
         for r in results:
             for key, values in r.keys.items():
                 if key.startswith(prefix):
-                    gathered.setdefault(key[len(prefix) :], []).extend(values)
-        table = KeyTable(source, line, {k: np.asarray(v) for k, v in gathered.items()}, nbytes)
+                    gathered.setdefault(key[len(prefix) :], []).append(values)
+        columns = {k: _joined(v) for k, v in gathered.items()}
+        table = KeyTable(source, line, columns, nbytes)
         alive = decisions.alive()
         decide = entries[spec.name].decide
         assert decide is not None
@@ -236,6 +255,35 @@ def _decide(
         for code, message in decisions.warnings[row]:
             tally.warned(code, message, source[row], int(line[row]))
     return decisions, info
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """One key column from its per-unit arrays (what `np.asarray` of all the values gives)."""
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts)
+
+
+class RowSources(Sequence[str]):
+    """The source of each key-table row, from the units' sources and kept counts: a compact
+    stand-in for a list of one string per record."""
+
+    def __init__(self, sources: list[str], counts: list[int]) -> None:
+        self.sources = sources
+        self.ends = np.cumsum(np.asarray(counts, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def __getitem__(self, row: Any) -> Any:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        row = int(row)
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        return self.sources[int(np.searchsorted(self.ends, row, side="right"))]
 
 
 def _inputs(inputs: list[InputFile], results: list[UnitResult]) -> list[InputSummary]:
@@ -308,8 +356,11 @@ def _run_into(
         decisions, dataset_info = _decide(results, cfg, tally)
         spools = [(r.source, r.spooled) for r in results]
         written = write_splits(spools, decisions, outputs, bom=bool(target_info.get("bom")))
-        metrics = [(r.source, r.metrics, r.spooled.kept_ords) for r in results]
-        table = write_metrics(metrics, decisions, outputs.path("metrics.parquet"))
+        metrics = [
+            (r.source, r.metrics_path, r.metric_types, r.spooled.kept_ords) for r in results
+        ]
+        write_metrics(metrics, decisions, outputs.path("metrics.parquet"))
+        table = read_metrics(outputs.path("metrics.parquet"), full=bool(cfg.gate.expectations))
         rows_in = sum(r.rows_in for r in results)
         totals = {"rows_in": rows_in, **written}
         verdict, expectations = assess_run(cfg.gate, str(out_dir), totals, dataset_info, table)

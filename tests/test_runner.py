@@ -191,20 +191,6 @@ def test_target_output_bom_and_shutdown_warning(tmp_path: Path) -> None:
     assert "2026-10-23" in report["target"]["shutdown_warning"]
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from([b"1", b"9", b"0", b" ", b"a", b"-", b".", b"\xd9", b"\xe2\x82\xac"]), max_size=80))
-def test_long_number_test_is_the_regex(parts: list[bytes]) -> None:
-    """The reader looks for a run of 20 digits (an integer orjson may round) with bytes.translate;
-    it must say what the regex rb"\\d{20}" says, on any bytes."""
-    import re
-
-    from pipeline.read import jsonl
-
-    for text in (b"".join(parts), b"".join(parts) * 8):
-        found = jsonl._LONG_NUMBER in text.translate(jsonl._DIGITS_AS_ZERO)
-        assert found == bool(re.search(rb"\d{20}", text))
-
-
 def test_an_integer_past_64_bits_stays_exact() -> None:
     from pipeline.read.jsonl import parse_line
 

@@ -22,7 +22,7 @@ links them; split keeps linked rows on one side or reports the pairs that cross)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ KeysFn = Callable[[pd.DataFrame, Any], dict[str, Any]]
 class KeyTable:
     """One row per record kept by the batch stages, in source order."""
 
-    source: list[str]
+    source: Sequence[str]  # the source of each row (list-like)
     line: np.ndarray  # int64
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     nbytes: np.ndarray | None = None  # int64: bytes of the record's output line, newline included

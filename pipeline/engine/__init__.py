@@ -6,7 +6,8 @@ reports: the runner gives it `work(unit) -> result` and `setup(scratch, *args)`,
 worker calls once, with a scratch folder of its own, before its first unit.
 
 `local` (the default, `engine/local.py`) runs units in this process (one worker) or in a pool
-of processes. Another engine (a cluster) implements the same `Engine` protocol beside it.
+of processes. `dask` (`engine/dask.py`, the `ftprep[dask]` extra) runs them on a
+dask.distributed cluster: a LocalCluster, or the scheduler at an address.
 """
 
 from __future__ import annotations
@@ -37,8 +38,16 @@ class Engine(Protocol):
         ...
 
 
-def get_engine(workers: int | None) -> Engine:
-    """The engine of a run: the local one, with `workers` processes (None: one per core)."""
+ENGINES = ("local", "dask")
+
+
+def get_engine(workers: int | None, name: str = "local", scheduler: str | None = None) -> Engine:
+    """The engine of a run: `local` with `workers` processes (None: one per core), or `dask`
+    on the cluster at `scheduler` (None: a LocalCluster of `workers` processes)."""
+    if name == "dask":
+        from pipeline.engine.dask import DaskEngine
+
+        return DaskEngine(workers, scheduler)
     from pipeline.engine.local import LocalEngine
 
     return LocalEngine(workers)

@@ -5,8 +5,13 @@
   ``input.records`` names (a key, or a dotted path such as ``data.items``). An object with
   several arrays and no ``input.records`` fails, listing them (with their lengths) and
   suggesting the key of the one that holds the most objects.
-- Text is decoded with `pipeline.read.encoding` (BOM, UTF-8, GBK ...), parsed with orjson.
-  The whole file is parsed at once: JSON arrays are not streamed.
+- A clean UTF-8 file (BOM or not, no invalid bytes) without ``input.records`` is streamed with
+  ijson (yajl2): one element at a time, so memory does not grow with the file. Everything else
+  is decoded with `pipeline.read.encoding` (GBK, bytes that do not decode ...) and parsed whole
+  with orjson, as is a file the streaming parser refuses (invalid JSON, an integer past 64
+  bits, a number past the float range, a `\uD800`-`\uDFFF` escape) and a file read through
+  ``input.records``: the whole-file parse then gives the error, or the exact values, and the
+  rows already read are not read twice. Both give the same rows.
 - An element that is not an object becomes ``record_not_object`` with ``raw`` = its JSON.
 - Invalid JSON fails as a whole, with orjson's message, line and column.
 - ``RawRow.line`` is the 0-based array index; ``stats.columns`` the sorted union of the keys
@@ -145,6 +150,131 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
     stats.bom_removed = detected.bom_removed
     stats.confidence = detected.confidence
     note_confidence(path, detected, stats)
+    done = 0  # elements already read by the streaming parser
+    if (
+        detected.invalid is None
+        and detected.encoding.replace("_", "-") in _UTF8
+        and not opts.records
+    ):
+        try:
+            for row in _streamed(path, detected.bom_len, opts, stats):
+                yield row
+                done += 1
+            return
+        except _Refused:
+            pass
+    for row in _whole(path, detected, opts, stats):
+        if row.line >= done:
+            yield row
+
+
+_UTF8 = ("utf-8", "utf-8-sig", "ascii")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # yajl turns a lone one into "?"; orjson refuses it
+_READ = 1 << 20
+_ORJSON_DEPTH = 1024  # orjson.loads refuses a document nested deeper
+
+
+class _Refused(Exception):
+    """The streaming parser cannot give what the whole-file parse gives: use that instead."""
+
+
+class _Guarded:
+    """A binary file for ijson that refuses (raises `_Refused`) at a surrogate escape."""
+
+    def __init__(self, f: Any) -> None:
+        self.f = f
+        self.tail = b""
+
+    def read(self, size: int = -1) -> bytes:
+        block = self.f.read(_READ if size is None or size < 0 else size)
+        if _SURROGATE.search(self.tail + block):
+            raise _Refused
+        self.tail = block[-5:]
+        return block  # type: ignore[no-any-return]
+
+
+def _streamed(path: Path, bom_len: int, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
+    """The rows of a clean UTF-8 file, element by element (raises `_Refused`)."""
+    import ijson
+
+    with open(path, "rb") as f:
+        f.seek(bom_len)
+        head = f.read(4096).lstrip()
+        f.seek(bom_len)
+        source = _Guarded(f)
+        try:
+            if head.startswith(b"["):
+                elements = ijson.items(source, "item", use_float=True)
+                room = _ORJSON_DEPTH - 1  # the array is a level
+            elif head.startswith(b"{"):
+                elements = ijson.items(_one_array(ijson.parse(source, use_float=True)), "item")
+                room = _ORJSON_DEPTH - 2
+            else:
+                raise _Refused  # a scalar, or nothing: the whole-file parse says which
+            keys: set[str] = set()
+            for index, element in enumerate(elements):
+                if index < COLUMN_SAMPLE and isinstance(element, dict):
+                    keys.update(element)
+                    stats.columns = sorted(keys)
+                row = _row(index, element, opts)
+                if row.reason == "json_too_deep" and depth_over(element, room):
+                    raise _Refused  # orjson refuses the whole file: so does the run, as before
+                yield row
+        except ijson.JSONError:
+            raise _Refused from None
+
+
+def _one_array(events: Iterator[tuple[str, str, Any]]) -> Iterator[tuple[str, str, Any]]:
+    """The events of the one array inside a top-level object, as if it were the top level;
+    refuses (the whole-file parse then names the keys) unless there is exactly one."""
+    chosen: str | None = None
+    current = None  # the top-level key whose value the events are in
+    arrays = 0
+    for prefix, event, value in events:
+        if prefix == "":
+            if event == "map_key":
+                current = value
+            continue
+        if prefix == current and event == "start_array":
+            arrays += 1
+            if chosen is None:
+                chosen = current
+        if current != chosen or chosen is None:
+            continue
+        yield ("" if prefix == chosen else prefix[len(chosen) + 1 :]), event, value
+    if arrays != 1:
+        raise _Refused
+
+
+def _row(index: int, element: Any, opts: ReadOptions, deep: bool | None = None) -> RawRow:
+    """The row of one array element (`deep`: whether it is too deep, when already known)."""
+    limit = opts.limits.max_json_depth
+    if deep is None:
+        deep = isinstance(element, dict | list) and depth_over(element, limit)
+    if deep:
+        return RawRow(
+            line=index,
+            reason="json_too_deep",
+            message=(
+                f"array element {index} nests objects and arrays more than {limit} levels "
+                "deep (input.limits.max_json_depth); flatten it or raise the limit"
+            ),
+            raw=_dumps(element),
+        )
+    if isinstance(element, dict):
+        return RawRow(line=index, record=element)
+    return RawRow(
+        line=index,
+        reason=NOT_OBJECT,
+        message=f"array element {index} is {_kind(element)}, not an object",
+        raw=_dumps(element),
+    )
+
+
+def _whole(
+    path: Path, detected: Any, opts: ReadOptions, stats: ReadStats
+) -> Iterator[RawRow]:
+    """The rows of the file parsed whole with orjson (any encoding, invalid bytes, errors)."""
     with open_text(path, detected) as f:
         text = f.read()
     marker: str | None = None
@@ -179,15 +309,7 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
     seen = 0  # escaped bytes met so far, in text order
     for index, element in enumerate(records):
         if isinstance(element, dict | list) and depth_over(element, limit):
-            yield RawRow(
-                line=index,
-                reason="json_too_deep",
-                message=(
-                    f"array element {index} nests objects and arrays more than {limit} levels "
-                    "deep (input.limits.max_json_depth); flatten it or raise the limit"
-                ),
-                raw=_dumps(element),
-            )
+            yield _row(index, element, opts, deep=True)
             seen += _count_marker(element, marker) if marker is not None else 0
             continue
         if marker is not None and (n := _count_marker(element, marker)):
@@ -216,15 +338,7 @@ def read(path: Path, opts: ReadOptions, stats: ReadStats) -> Iterator[RawRow]:
                     ),
                 )
                 continue
-        if isinstance(element, dict):
-            yield RawRow(line=index, record=element)
-        else:
-            yield RawRow(
-                line=index,
-                reason=NOT_OBJECT,
-                message=f"array element {index} is {_kind(element)}, not an object",
-                raw=_dumps(element),
-            )
+        yield _row(index, element, opts, deep=False)
 
 
 def _dumps(value: Any) -> str:

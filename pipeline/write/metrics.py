@@ -1,16 +1,23 @@
 """metrics.parquet: one row per input record, with where it went and the stages' m_* metrics.
 
 Workers keep, per batch, a small frame of every record's `_ord`, `_line`, reason, stage,
-warning codes and `m_*` columns (`metrics_frame`); the parent adds each kept record's
-destination from the dataset decisions and writes the table. Column types are fixed by rule
-(text, int64, float64 or bool), never inferred from one batch, so the file is byte-identical
-whatever the batch size or worker count.
+warning codes and `m_*` columns (`metrics_frame`) and write, per unit, a parquet part of them
+in their scratch folder (`write_part`), with the type class of each metric column. The parent
+never holds them all: `write_metrics` streams the parts, in unit order, adds each kept record's
+destination from the dataset decisions, and appends them to the file in row groups of
+`ROW_GROUP` rows (the same row groups whatever the units, so the file does not depend on the
+worker count). Column types are fixed by rule (text, int64, float64 or bool) over the whole
+file, never inferred from one batch, so the file is byte-identical whatever the batch size,
+worker count or engine. `read_metrics` reads back what the report and the gate need: the split
+and the numeric columns (compact numpy columns), or every column when expectation suites run.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,8 +25,15 @@ import pandas as pd
 from pipeline.dataset import REJECTED, Decisions
 from pipeline.records import METRIC_PREFIX
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 SPLIT_NAMES = np.array(["train", "validation", "rejected"], dtype=object)
 TEXT_COLUMNS = ("id", "source", "split", "reason", "stage", "warnings")
+FIXED = ("id", "source", "line", "split", "reason", "stage", "warnings")
+ROW_GROUP = 65_536
+# the type class of a metric column over some rows: what its present values are
+BOOL, INT, FLOAT, NONE = "bool", "int", "float", "none"
 
 
 def metrics_frame(batch: pd.DataFrame) -> pd.DataFrame:
@@ -32,66 +46,185 @@ def metrics_frame(batch: pd.DataFrame) -> pd.DataFrame:
     return metrics
 
 
-def write_metrics(
-    units: Iterable[tuple[str, list[pd.DataFrame], list[int]]], decisions: Decisions, path: Path
-) -> pd.DataFrame:
-    """Write the table from `(source, metrics frames, kept ordinals)` per unit, in order; returns
-    it as written (column names without the `m_` prefix), for the report and the gate."""
+def _present(values: list[Any]) -> list[Any]:
+    return [None if v is None or v != v else v for v in values]
+
+
+def _class(values: list[Any]) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return NONE
+    if all(isinstance(v, bool | np.bool_) for v in present):
+        return BOOL
+    if all(
+        isinstance(v, int | np.integer) or (isinstance(v, float) and v.is_integer())
+        for v in present
+    ):  # counts stay whole numbers even where a rejected row left a gap (NaN)
+        return INT
+    return FLOAT
+
+
+def _merged(classes: Iterable[str]) -> str:
+    """The class of a column over the whole file from its classes per unit."""
+    seen = {c for c in classes if c != NONE}
+    if seen == {BOOL}:
+        return BOOL
+    return FLOAT if FLOAT in seen else INT
+
+
+def _arrow_type(cls: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return {BOOL: pa.bool_(), INT: pa.int64(), FLOAT: pa.float64()}[cls]
+
+
+def write_part(frames: list[pd.DataFrame], path: Path) -> dict[str, str]:
+    """Write one unit's metrics rows to a parquet part; return each metric column's class."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    frames = []
-    g = 0
-    for source, unit_frames, kept_ords in units:
-        if not unit_frames:
+    m = pd.concat(frames, ignore_index=True)
+    columns: dict[str, pa.Array] = {
+        "_ord": pa.array(m["_ord"].to_numpy(dtype=np.int64)),
+        "_line": pa.array(m["_line"].to_numpy(dtype=np.int64)),
+    }
+    for name in ("_reason", "_stage", "_warning_codes"):
+        columns[name] = pa.array(_present(m[name].tolist()), type=pa.string())
+    classes: dict[str, str] = {}
+    for name in (c for c in m.columns if str(c).startswith(METRIC_PREFIX)):
+        column = m[name]
+        if pd.api.types.is_integer_dtype(column.dtype) and not column.hasnans:
+            classes[str(name)] = INT  # the common case (token counts): no walk in Python
+            columns[str(name)] = pa.array(column.to_numpy(dtype=np.int64))
             continue
-        m = pd.concat(unit_frames, ignore_index=True)
-        split = np.full(len(m), "rejected", dtype=object)
-        reason = m["_reason"].to_numpy(dtype=object).copy()
-        stage = m["_stage"].to_numpy(dtype=object).copy()
-        warnings = m["_warning_codes"].to_numpy(dtype=object).copy()
-        pos = {o: i for i, o in enumerate(m["_ord"].tolist())}
-        for ordinal in kept_ords:
-            i = pos[ordinal]
-            split[i] = SPLIT_NAMES[decisions.dest[g]]
-            if decisions.dest[g] == REJECTED:
-                stage[i], reason[i], _msg = decisions.reasons[g]
-            if g in decisions.warnings:  # warnings a dataset decision attached
-                codes = [c for c, _m in decisions.warnings[g]]
-                warnings[i] = ",".join([*(warnings[i].split(",") if warnings[i] else ()), *codes])
-            g += 1
-        m["_warning_codes"] = warnings
-        m.insert(0, "id", [f"{source}:{ln}" for ln in m["_line"]])
-        m.insert(1, "source", source)
-        m["split"], m["reason"], m["stage"] = split, reason, stage
-        frames.append(
-            m.drop(columns=["_reason", "_stage", "_ord"]).rename(
-                columns={"_line": "line", "_warning_codes": "warnings"}
-            )
-        )
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    columns: dict[str, pa.Array] = {}
-    for name in ("id", "source", "line", "split", "reason", "stage", "warnings"):
-        values = table[name].tolist() if name in table else []
-        columns[name] = pa.array(
-            [None if v is None or v != v else v for v in values],
-            type=pa.string() if name in TEXT_COLUMNS else pa.int64(),
-        )
-    metric_names = sorted(c for c in table.columns if str(c).startswith(METRIC_PREFIX))
-    for name in metric_names:
-        values = [None if v is None or v != v else v for v in table[name].tolist()]
-        present = [v for v in values if v is not None]
-        if present and all(isinstance(v, bool | np.bool_) for v in present):
-            arrow_type = pa.bool_()
-        elif all(
-            isinstance(v, int | np.integer) or (isinstance(v, float) and v.is_integer())
-            for v in present
-        ):  # counts stay whole numbers even where a rejected row left a gap (NaN)
-            arrow_type = pa.int64()
+        values = _present(column.tolist())
+        cls = classes[str(name)] = _class(values)
+        if cls == INT:
             values = [None if v is None else int(v) for v in values]
-        else:
-            arrow_type = pa.float64()
-        columns[str(name).removeprefix(METRIC_PREFIX)] = pa.array(values, type=arrow_type)
-    written = pa.table(columns)
-    pq.write_table(written, path)
-    return written.to_pandas()
+        columns[str(name)] = pa.array(values, type=_arrow_type(BOOL if cls == NONE else cls))
+    pq.write_table(pa.table(columns), path)
+    return classes
+
+
+def write_metrics(
+    units: Iterable[tuple[str, str, dict[str, str], np.ndarray]],
+    decisions: Decisions,
+    path: Path,
+) -> None:
+    """Write the file from `(source, part path, metric classes, kept ordinals)` per unit, in
+    order (a unit without records has no part: ""). Each part is removed once read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    units = list(units)
+    merged: dict[str, list[str]] = {}
+    for _source, _part, classes, _kept in units:
+        for name, cls in classes.items():
+            merged.setdefault(name, []).append(cls)
+    metric_names = sorted(merged)
+    types = {name: _arrow_type(_merged(merged[name])) for name in metric_names}
+    schema = pa.schema(
+        [
+            *((n, pa.string() if n in TEXT_COLUMNS else pa.int64()) for n in FIXED),
+            *((n.removeprefix(METRIC_PREFIX), types[n]) for n in metric_names),
+        ]
+    )
+    writer = _GroupWriter(path, schema)
+    g = 0
+    for source, part, _classes, kept_ords in units:
+        if not part:
+            continue
+        m = pq.read_table(part)
+        os.unlink(part)
+        n = m.num_rows
+        split = np.full(n, "rejected", dtype=object)
+        reason = np.asarray(m["_reason"].to_pylist(), dtype=object)
+        stage = np.asarray(m["_stage"].to_pylist(), dtype=object)
+        warnings = np.asarray(m["_warning_codes"].to_pylist(), dtype=object)
+        ords = m["_ord"].to_numpy()
+        order = np.argsort(ords, kind="stable")
+        rows = order[np.searchsorted(ords, kept_ords, sorter=order)]
+        dest = decisions.dest[g : g + len(kept_ords)]
+        split[rows] = SPLIT_NAMES[dest]
+        for i in np.flatnonzero(dest == REJECTED).tolist():
+            stage[rows[i]], reason[rows[i]], _msg = decisions.reasons[g + i]
+        for key in range(g, g + len(kept_ords)):
+            if key in decisions.warnings:  # warnings a dataset decision attached
+                i = rows[key - g]
+                codes = [c for c, _m in decisions.warnings[key]]
+                warnings[i] = ",".join([*(warnings[i].split(",") if warnings[i] else ()), *codes])
+        g += len(kept_ords)
+        lines = m["_line"].to_numpy()
+        columns: list[pa.Array] = [
+            pa.array([f"{source}:{ln}" for ln in lines.tolist()], type=pa.string()),
+            pa.array([source] * n, type=pa.string()),
+            pa.array(lines, type=pa.int64()),
+            pa.array(split.tolist(), type=pa.string()),
+            pa.array(reason.tolist(), type=pa.string()),
+            pa.array(stage.tolist(), type=pa.string()),
+            pa.array(warnings.tolist(), type=pa.string()),
+        ]
+        for name in metric_names:
+            if name in m.column_names:
+                columns.append(m[name].cast(types[name]).combine_chunks())
+            else:
+                columns.append(pa.nulls(n, type=types[name]))
+        writer.write(pa.Table.from_arrays(columns, schema=schema))
+    writer.close()
+
+
+class _GroupWriter:
+    """Appends tables to a parquet file in row groups of exactly ROW_GROUP rows (the last one
+    smaller), whatever the tables' sizes."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(path, schema)
+        self.schema = schema
+        self.pending: list[pa.Table] = []
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.rows += table.num_rows
+        if self.rows >= ROW_GROUP:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        import pyarrow as pa
+
+        table = pa.concat_tables(self.pending) if self.pending else self.schema.empty_table()
+        full = table.num_rows if final else table.num_rows - table.num_rows % ROW_GROUP
+        if full:
+            self.writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP)
+        rest = table.slice(full)
+        self.pending = [rest] if rest.num_rows else []
+        self.rows = rest.num_rows
+
+    def close(self) -> None:
+        self._flush(final=True)
+        self.writer.close()
+
+
+def read_metrics(path: Path, full: bool) -> pd.DataFrame:
+    """The metrics file as the report and the gate read it: the split and the numeric
+    columns, or (`full`: expectation suites look at any column) every column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    if full:
+        return pq.read_table(path).to_pandas()
+    names = [
+        f.name
+        for f in schema
+        if f.name == "split"
+        or (f.name not in FIXED and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)))
+    ]
+    table = pq.read_table(path, columns=names)
+    if "split" in names:
+        table = table.set_column(
+            names.index("split"), "split", table["split"].dictionary_encode()
+        )
+    return table.to_pandas()

@@ -35,7 +35,7 @@ def write_splits(
     spools = list(spools)
     totals = {"train": 0, "validation": 0, "rejected": 0}
     dest = decisions.dest
-    all_bytes = np.fromiter((b for _, s in spools for b in s.kept_bytes), dtype=np.int64)
+    all_bytes = np.concatenate([np.empty(0, np.int64), *(s.kept_bytes for _, s in spools)])
     train = SplitWriter(outputs, "train", bom, decisions.shard_bytes, all_bytes[dest == TRAIN])
     validation = (
         SplitWriter(
@@ -51,7 +51,7 @@ def write_splits(
             dataset_rejects: list[tuple[int, bytes]] = []
             with open(s.kept_path, "rb") as kept, open(s.orig_path, "rb") as orig:
                 for ordinal, line_no, line, orig_line in zip(
-                    s.kept_ords, s.kept_lines, kept, orig, strict=True
+                    s.kept_ords.tolist(), s.kept_lines.tolist(), kept, orig, strict=True
                 ):
                     d = dest[g]
                     if d == TRAIN:
@@ -70,7 +70,7 @@ def write_splits(
                     g += 1
             with open(s.rejected_path, "rb") as rej:
                 merged = heapq.merge(
-                    zip(s.rejected_ords, (ln.rstrip(b"\n") for ln in rej), strict=True),
+                    zip(s.rejected_ords.tolist(), (ln.rstrip(b"\n") for ln in rej), strict=True),
                     dataset_rejects,
                 )
                 for _ordinal, line in merged:

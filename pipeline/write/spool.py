@@ -3,9 +3,11 @@
 For each unit a worker writes three files in its scratch folder: the kept records' output lines
 (`.kept`), their original source records (`.orig`, for rejected.jsonl should a dataset stage
 reject them), and the rejected lines (`.rej`). It returns only a `Spooled`: the paths and,
-per kept record, its source line, output bytes and position in the unit. The parent streams the
-spools into the final files (`pipeline.write.outputs`), so outputs do not depend on how the
-work was cut or which worker did it.
+per kept record, its source line, output bytes and position in the unit, as compact int64
+arrays once the unit is done (`Spool.__exit__`): 8 bytes a number, not a Python int in a list,
+so what the parent holds per record stays small. The parent streams the spools into the final
+files (`pipeline.write.outputs`), so outputs do not depend on how the work was cut or which
+worker did it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
 
 from pipeline.write.jsonl import OUT_COLUMN, dumps_lenient, rejected_line
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-# what a spool needs of a row: the `write` pseudo-stage has encoded the kept ones already
-_SPOOLED = ("_source", "_line", "_ord", "_record", "_raw", "_reason", "_message", "_stage")
 
 
 @dataclass
@@ -32,10 +32,16 @@ class Spooled:
     kept_path: str
     orig_path: str
     rejected_path: str
-    kept_lines: list[int] = field(default_factory=list)  # source line of each kept record
-    kept_bytes: list[int] = field(default_factory=list)  # output line bytes, newline included
-    kept_ords: list[int] = field(default_factory=list)  # position in the unit of each kept one
-    rejected_ords: list[int] = field(default_factory=list)
+    # lists while the unit is spooled, int64 arrays after (`freeze`)
+    kept_lines: Any = field(default_factory=list)  # source line of each kept record
+    kept_bytes: Any = field(default_factory=list)  # output line bytes, newline included
+    kept_ords: Any = field(default_factory=list)  # position in the unit of each kept one
+    rejected_ords: Any = field(default_factory=list)
+
+    def freeze(self) -> None:
+        """Turn the per-record lists into int64 arrays (done when the unit's spool closes)."""
+        for name in ("kept_lines", "kept_bytes", "kept_ords", "rejected_ords"):
+            setattr(self, name, np.asarray(getattr(self, name), dtype=np.int64))
 
     @property
     def kept(self) -> int:
@@ -77,6 +83,7 @@ class Spool:
     ) -> None:
         for f in self._files:
             f.close()
+        self.spooled.freeze()
 
     def write(self, batch: pd.DataFrame) -> None:
         """Spool one batch: kept rows (encoded by the `write` pseudo-stage) and rejected rows."""
@@ -95,28 +102,35 @@ class Spool:
                     s.rejected_ords.append(int(ordinal))
             return
         kept_f, orig_f, rej_f = self._files
-        names = [c for c in (*_SPOOLED, OUT_COLUMN) if c in batch.columns]
-        columns = [batch[c].tolist() for c in names]  # much cheaper than to_dict("records")
-        for values in zip(*columns, strict=True):
-            row = dict(zip(names, values, strict=True))
-            record = row["_record"] if row["_record"] is not None else row["_raw"]
-            if row["_reason"] is None or row["_reason"] != row["_reason"]:
-                line = row[OUT_COLUMN]
-                kept_f.write(line + b"\n")
-                orig_f.write(dumps_lenient(record) + b"\n")
-                s.kept_lines.append(int(row["_line"]))
-                s.kept_bytes.append(len(line) + 1)
-                s.kept_ords.append(int(row["_ord"]))
-                continue
-            rej_f.write(
-                rejected_line(
-                    row["_source"],
-                    int(row["_line"]),
-                    row["_stage"],
-                    row["_reason"],
-                    row["_message"],
-                    record,
+        n = len(batch)
+        encoded: list[Any] = batch[OUT_COLUMN].tolist() if OUT_COLUMN in batch else [None] * n
+        reasons = batch["_reason"].tolist()
+        records, raws = batch["_record"].tolist(), batch["_raw"].tolist()
+        lines, ords = batch["_line"].tolist(), batch["_ord"].tolist()
+        kept = [i for i, r in enumerate(reasons) if r is None or r != r]
+        if kept:  # the common case, in bulk: one write per file per batch
+            kept_f.write(b"".join([encoded[i] + b"\n" for i in kept]))
+            orig_f.write(
+                b"".join(
+                    [
+                        dumps_lenient(raws[i] if records[i] is None else records[i]) + b"\n"
+                        for i in kept
+                    ]
                 )
+            )
+            s.kept_lines.extend([lines[i] for i in kept])
+            s.kept_bytes.extend([len(encoded[i]) + 1 for i in kept])
+            s.kept_ords.extend([ords[i] for i in kept])
+        if len(kept) == n:
+            return
+        sources, stages = batch["_source"].tolist(), batch["_stage"].tolist()
+        messages = batch["_message"].tolist()
+        for i, reason in enumerate(reasons):
+            if reason is None or reason != reason:
+                continue
+            record = records[i] if records[i] is not None else raws[i]
+            rej_f.write(
+                rejected_line(sources[i], int(lines[i]), stages[i], reason, messages[i], record)
                 + b"\n"
             )
-            s.rejected_ords.append(int(row["_ord"]))
+            s.rejected_ords.append(int(ords[i]))

@@ -1,0 +1,245 @@
+"""`ftprep run` against its floor, measured in the same run (`make bench`, `make bench-quick`).
+
+1. Generates its data deterministically under bench/data/ (no downloads), unless already there:
+   a chat JSONL of --mb MB and one of a tenth of that (bench/make_chat_jsonl.py), and
+   prompt/completion CSVs of 300,000 and --csv-rows rows (bench/make_pc_csv.py).
+2. Times, each in a fresh process, alternating, --repeat times (the best wall time counts):
+   - `floor`: bench/floor.py (read, orjson, xxh3, o200k encode_ordinary, write; 2 processes);
+   - `cds`: ftprep run, count_tokens + dedupe + split, 2 workers, and 1 worker;
+   - `cds_small`: the same on the tenth-size file (memory must not grow with the input);
+   - `full`: the full chat pipeline (normalize_text, require_fields, validate_schema,
+     count_tokens, token_limit, dedupe, split, dataset_limits), 2 workers;
+   - `dask`: cds on the Dask engine (a LocalCluster of 2 processes), when installed;
+   - `csv_300k`, `csv_big`: the CSVs with count_tokens + dedupe + split, 2 workers.
+3. For each: wall s, CPU s of the whole process tree (pool and cluster processes included;
+   sampled every 50 ms with psutil, the parent's own from its rusage), peak RSS of the largest
+   process and of the tree, MB/s of input and the wall ratio to the floor of the same run.
+   JSON goes to bench/results/scale-<mb>mb-<time>.json; a short table to stdout.
+
+Timing is noisy when other jobs share the machine: the load average is recorded before and
+after; compare ratios, which are measured side by side.
+
+Usage: python bench/scale.py [--mb 300] [--csv-rows 1000000] [--repeat 2] [--only NAME,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / "data"
+RESULTS = ROOT / "bench" / "results"
+PY = sys.executable
+FTPREP = [str(Path(PY).parent / "ftprep")]  # the console script of this environment
+
+CDS = ["count_tokens", "dedupe", "split"]
+FULL = [
+    "normalize_text",
+    "require_fields",
+    "validate_schema",
+    "count_tokens",
+    "token_limit",
+    "dedupe",
+    "split",
+    "dataset_limits",
+]
+
+
+def measure(args: list[str]) -> dict[str, Any]:
+    """Run `args`; wall, CPU of the process tree, peak RSS of its largest process and of it."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root = psutil.Process(proc.pid)
+    cpu: dict[int, float] = {}
+    peak_one = peak_tree = 0
+    while proc.poll() is None:
+        try:
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            break
+        tree = 0
+        for p in procs:
+            try:
+                rss = p.memory_info().rss
+                times = p.cpu_times()
+            except psutil.Error:
+                continue
+            cpu[p.pid] = times.user + times.system
+            tree += rss
+            peak_one = max(peak_one, rss)
+        peak_tree = max(peak_tree, tree)
+        time.sleep(0.05)
+    wall = time.perf_counter() - start
+    _out, err = proc.communicate()
+    return {
+        "wall_s": round(wall, 3),
+        # each process's own user + system time, as last seen (at most 50 ms before it ended);
+        # not rusage of children: a pool worker reaped by its parent would count twice, and
+        # the forkserver's are never reaped by the command
+        "cpu_s": round(sum(cpu.values()), 2),
+        "peak_rss_largest_mib": round(peak_one / 2**20),
+        "peak_rss_tree_mib": round(peak_tree / 2**20),
+        "exit": proc.returncode,
+        "stderr_tail": err.decode(errors="replace")[-300:] if proc.returncode > 1 else "",
+    }
+
+
+def config(path: Path, stages: list[str], out: Path) -> Path:
+    lines = ["input:", f"  paths: [{path}]", "stages:"]
+    for name in stages:
+        lines.append(f"  - name: {name}")
+        if name in ("count_tokens", "token_limit", "dataset_limits"):
+            lines.append("    target: openai:gpt-4o-mini-2024-07-18")
+    lines += ["output:", f"  dir: {out}"]
+    cfg = DATA / f"scale_{path.stem}_{len(stages)}.yaml"
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return cfg
+
+
+def generate(mb: int, csv_rows: int) -> dict[str, Path]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    files = {
+        "chat": DATA / f"chat_{mb}mb.jsonl",
+        "chat_small": DATA / f"chat_{max(1, mb // 10)}mb.jsonl",
+        "csv_300k": DATA / "pc_300000.csv",
+        "csv_big": DATA / f"pc_{csv_rows}.csv",
+    }
+    for key, path in files.items():
+        if path.exists():
+            continue
+        if key.startswith("chat"):
+            size = mb if key == "chat" else max(1, mb // 10)
+            script = [str(ROOT / "bench" / "make_chat_jsonl.py"), str(path), str(size)]
+        else:
+            rows = 300_000 if key == "csv_300k" else csv_rows
+            script = [str(ROOT / "bench" / "make_pc_csv.py"), str(path), str(rows)]
+        subprocess.run([PY, *script], check=True)
+    return files
+
+
+def cases(files: dict[str, Path], out: Path) -> dict[str, tuple[list[str], Path]]:
+    chat, small = files["chat"], files["chat_small"]
+    run = [*FTPREP, "run"]
+    o = ["--quiet", "--out", str(out)]
+    found: dict[str, tuple[list[str], Path]] = {
+        "floor": ([PY, str(ROOT / "bench" / "floor.py"), str(chat), "--workers", "2"], chat),
+        "cds": ([*run, str(config(chat, CDS, out)), "--workers", "2", *o], chat),
+        "cds_1worker": ([*run, str(config(chat, CDS, out)), "--workers", "1", *o], chat),
+        "cds_small": ([*run, str(config(small, CDS, out)), "--workers", "2", *o], small),
+        "full": ([*run, str(config(chat, FULL, out)), "--workers", "2", *o], chat),
+        "csv_300k": (
+            [*run, str(config(files["csv_300k"], CDS, out)), "--workers", "2", *o],
+            files["csv_300k"],
+        ),
+        "csv_big": (
+            [*run, str(config(files["csv_big"], CDS, out)), "--workers", "2", *o],
+            files["csv_big"],
+        ),
+    }
+    if files["csv_big"] == files["csv_300k"]:
+        del found["csv_big"]
+    try:
+        import distributed  # noqa: F401
+
+        found["dask"] = (
+            [*run, str(config(chat, CDS, out)), "--workers", "2", "--engine", "dask", *o],
+            chat,
+        )
+    except ImportError:
+        pass
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--mb", type=int, default=300, help="size of the chat JSONL (MB)")
+    parser.add_argument("--csv-rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--only", help="comma-separated case names (floor always runs)")
+    args = parser.parse_args()
+
+    files = generate(args.mb, args.csv_rows)
+    out = DATA / "scale_out"
+    todo = cases(files, out)
+    if args.only:
+        keep = {"floor", *args.only.split(",")}
+        todo = {k: v for k, v in todo.items() if k in keep}
+    env_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    os.environ["PYTHONPATH"] = env_path.rstrip(os.pathsep)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in todo}
+    load_before = os.getloadavg()
+    for _ in range(args.repeat):
+        for name, (cmd, _path) in todo.items():
+            result = measure(cmd)
+            runs[name].append(result)
+            print(f"  {name}: {result['wall_s']:.2f} s", file=sys.stderr, flush=True)
+    best = {name: min(rs, key=lambda r: r["wall_s"]) for name, rs in runs.items()}
+    floor_wall = best["floor"]["wall_s"]
+    rows = []
+    for name, (_cmd, path) in todo.items():
+        b = best[name]
+        rows.append(
+            {
+                "case": name,
+                "input": str(path.relative_to(ROOT)),
+                "input_mb": round(path.stat().st_size / 1e6, 1),
+                **{k: v for k, v in b.items() if k != "stderr_tail"},
+                "mb_per_s": round(path.stat().st_size / 1e6 / b["wall_s"], 1),
+                "ratio_to_floor": round(b["wall_s"] / floor_wall, 2)
+                if path == files["chat"]
+                else None,
+                "walls": [r["wall_s"] for r in runs[name]],
+                "stderr_tail": b["stderr_tail"],
+            }
+        )
+    derived: dict[str, Any] = {}
+    by = {r["case"]: r for r in rows}
+    if "cds" in by and "cds_1worker" in by:
+        derived["scaling_1_to_2_workers"] = round(
+            by["cds_1worker"]["wall_s"] / by["cds"]["wall_s"], 2
+        )
+    if "cds" in by and "cds_small" in by:
+        derived["memory_ratio_largest"] = round(
+            by["cds"]["peak_rss_largest_mib"] / by["cds_small"]["peak_rss_largest_mib"], 2
+        )
+        derived["memory_ratio_tree"] = round(
+            by["cds"]["peak_rss_tree_mib"] / by["cds_small"]["peak_rss_tree_mib"], 2
+        )
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cores": os.cpu_count(),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "repeat": args.repeat,
+        "rows": rows,
+        "derived": derived,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    target = RESULTS / f"scale-{args.mb}mb-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
+    target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"{'case':<12} {'MB':>7} {'wall s':>8} {'ratio':>6} {'CPU s':>8} {'RSS max':>8} "
+        f"{'RSS tree':>9} {'MB/s':>7} exit"
+    )
+    for r in rows:
+        ratio = f"{r['ratio_to_floor']:.2f}" if r["ratio_to_floor"] is not None else "-"
+        print(
+            f"{r['case']:<12} {r['input_mb']:>7.1f} {r['wall_s']:>8.2f} {ratio:>6} "
+            f"{r['cpu_s']:>8.1f} {r['peak_rss_largest_mib']:>8} {r['peak_rss_tree_mib']:>9} "
+            f"{r['mb_per_s']:>7.1f} {r['exit']}"
+        )
+    print(f"derived: {derived}; load {result['load_before']} -> {result['load_after']}")
+    print(f"written: {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
