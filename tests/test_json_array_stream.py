@@ -105,7 +105,7 @@ def test_invalid_json_late_in_the_file_still_fails_with_its_place(tmp_path: Path
 def test_several_arrays_are_still_named(tmp_path: Path) -> None:
     path = tmp_path / "two.json"
     path.write_text('{"train": [{"a": 1}], "test": [{"a": 2}]}', encoding="utf-8")
-    with pytest.raises(PipelineError, match="several arrays \\('train', 'test'\\)"):
+    with pytest.raises(PipelineError, match="several arrays: 'train' \\(1 item\\), 'test' \\(1 item\\)"):
         _rows(path)
 
 
