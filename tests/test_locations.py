@@ -96,6 +96,8 @@ def test_a_json_array_is_located_by_record_number(tmp_path: Path, whole: bool) -
     _assert_by_record(
         output, out, str(data), {2: "record_not_object", 4: "assistant_missing"}
     )
+    not_object = _rejected(out)[0]["message"]
+    assert not any(ch.isdigit() for ch in not_object), not_object  # no index beside record 2
 
 
 def test_a_parquet_file_is_located_by_record_number(tmp_path: Path) -> None:
@@ -142,3 +144,19 @@ def test_line_formats_keep_their_lines(tmp_path: Path, fmt: str) -> None:
         assert f"  user_missing, e.g. {data}:{warned_line}: " in output
         md = (out / "report.md").read_text(encoding="utf-8")
         assert "record " not in md.split("## Rejected by reason")[1].split("##")[0]
+
+
+def test_convert_writes_record_numbers_for_a_json_array(tmp_path: Path) -> None:
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps(RECORDS, indent=2), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["convert", str(data), "--to", "chat", "--out", str(tmp_path / "conv")]
+    )
+    assert result.exit_code == 1, result.output  # records were rejected
+    text = (tmp_path / "conv" / "d.rejected.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert [(r["record_number"], r["reason"]) for r in rows] == [
+        (2, "record_not_object"),
+        (4, "assistant_missing"),
+    ]
+    assert all("line" not in r for r in rows)
