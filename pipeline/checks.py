@@ -120,8 +120,6 @@ def conversion_for(shape: str, profile: Any) -> str | None:
             if "chat" in _SHAPE_KINDS[to] and to not in ("prompt_completion", "trl_prompt_completion"):
                 return f"--to {to} {_CHOSEN_LOSS[kind]}"
     return None
-# Formats whose records have no line of their own: problems name a 1-based record number.
-RECORD_NUMBERED = frozenset({"json", "parquet"})
 SAMPLE_ROWS = 1000  # records read to recognise a file's shape (as `pipeline.read.plan`)
 
 # code -> (level, meaning and what to change): the codes `ftprep check` gives besides the record
@@ -431,6 +429,7 @@ def _check_inspect(path: Path, profile: Any, workers: int) -> Verdict:
     from dataclasses import replace
 
     from pipeline.config import parse_config
+    from pipeline.read.base import RECORD_NUMBERED
     from pipeline.runner import inspect
 
     cfg = parse_config(
@@ -450,11 +449,8 @@ def _check_inspect(path: Path, profile: Any, workers: int) -> Verdict:
     found = inspect(cfg)
     inp = found.inputs[0]
     record_level = list(found.problems)
-    if inp.format in RECORD_NUMBERED:  # 0-based indexes: 1-based record numbers
-        record_level = [
-            replace(p, line=None, record=None if p.line is None else p.line + 1)
-            for p in record_level
-        ]
+    if inp.format in RECORD_NUMBERED:  # the run's 1-based record numbers, labelled so
+        record_level = [replace(p, line=None, record=p.line) for p in record_level]
     file_level = _file_problems(path, inp.format, inp.stats, inp.mapping["shape"], profile)
     if inp.format == "jsonl":
         record_level += _scan_lines(path, inp.stats).problems()

@@ -183,8 +183,11 @@ def _print_run(report: dict[str, Any], files: list[Any], seconds: float) -> None
             f"warnings on kept records: {_counts(warnings)} (report.md lists where; the records "
             "are in the output)"
         )
+        from pipeline.report.markdown import input_order
+
+        order = input_order(report)
         for code in sorted(warnings, key=lambda c: (-warnings[c], c))[:8]:
-            click.echo(f"  {code}, e.g. {_example(report['warnings'][code])}")
+            click.echo(f"  {code}, e.g. {_example(report['warnings'][code], order)}")
     tokens = report.get("tokens") or {}
     if tokens.get("lower_bound"):  # said once per run, not per record
         click.echo(
@@ -208,12 +211,18 @@ def _print_run(report: dict[str, Any], files: list[Any], seconds: float) -> None
         click.echo(f"report: {html[0]}")
 
 
-def _example(entry: dict[str, Any]) -> str:
-    """`SOURCE:LINE: message` of a code's first record in a report (the message cut short)."""
+def _example(entry: dict[str, Any], order: list[str]) -> str:
+    """`SOURCE:LINE: message` (`SOURCE: record N: message` for a JSON array or Parquet input)
+    of a code's first record in a report (the message cut short)."""
+    from pipeline.records import where as location
+    from pipeline.report.markdown import located
+
     where = ""
-    for source, lines in (entry.get("first_lines") or {}).items():
-        if lines:
-            where = f"{source}:{lines[0]}: "
+    for source, numbers, by_record in located(
+        entry.get("first_lines"), entry.get("first_records"), order
+    ):
+        if numbers:
+            where = f"{location(source, numbers[0], by_record)}: "
             break
     message = str(entry.get("message") or "")
     return where + (message if len(message) <= 160 else message[:157] + "...")

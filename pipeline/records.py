@@ -2,7 +2,8 @@
 
 A batch is a pandas DataFrame, one row per record. Bookkeeping columns start with `_`:
 
-- `_source`, `_line`: where the record came from (see `pipeline.read.base` for `_line`);
+- `_source`, `_line`: where the record came from: its 1-based line, or its 1-based record
+  number for a JSON array or Parquet file (`pipeline.read.base`, `pipeline.read.plan.to_record`);
 - `_ord`: the record's position in its work unit (source order);
 - `_record`: the original source record (dict), or None when it could not be parsed;
 - `_raw`: the raw text of a row that could not be parsed;
@@ -45,6 +46,7 @@ BOOK_COLUMNS = (
     "_read_problem",
     "_shape",  # output shape set by the convert stage; None writes the canonical shape
 )
+
 METRIC_PREFIX = "m_"  # stages put per-record metrics (numbers, flags) in columns named m_*
 FIELDS_BY_KIND: dict[str, tuple[str, ...]] = {
     "prompt_completion": ("prompt", "completion"),
@@ -60,6 +62,12 @@ REQUIRED_BY_KIND: dict[str, tuple[str, ...]] = {
 }
 ALL_FIELDS = tuple(dict.fromkeys(f for fs in FIELDS_BY_KIND.values() for f in fs))
 
+
+
+def where(source: str, number: int, by_record: bool) -> str:
+    """A record's location for people: `a.jsonl:12` (a line), `a.json: record 3` (a 1-based
+    record number: a JSON array or Parquet file, `pipeline.read.base.RECORD_NUMBERED`)."""
+    return f"{source}: record {number}" if by_record else f"{source}:{number}"
 
 def live(batch: pd.DataFrame) -> pd.Series:
     """Mask of the records not rejected so far."""

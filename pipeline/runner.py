@@ -134,7 +134,7 @@ def process_unit(unit: Unit) -> UnitResult:
     result = UnitResult(unit.index, unit.file_index, unit.source, 0, 0, tally, Spooled("", "", ""))
     keys: dict[str, list[np.ndarray]] = {}
     metrics: list[pd.DataFrame] = []
-    with Spool(_WORKER["scratch"], unit.index) as spool:
+    with Spool(_WORKER["scratch"], unit.index, unit.by_record) as spool:
         for batch in reader:
             result.rows_in += len(batch)
             for name, fn, stage_cfg in _WORKER["steps"]:
@@ -227,6 +227,7 @@ def _decide(
     empty = np.empty(0, np.int64)
     line = np.concatenate([empty, *(r.spooled.kept_lines for r in results)])
     nbytes = np.concatenate([empty, *(r.spooled.kept_bytes for r in results)])
+    record_sources = frozenset(r.source for r in results if r.spooled.by_record)
     for i, spec in deciding:
         prefix = f"{i}:"
         gathered: dict[str, list[np.ndarray]] = {}
@@ -235,7 +236,7 @@ def _decide(
                 if key.startswith(prefix):
                     gathered.setdefault(key[len(prefix) :], []).append(values)
         columns = {k: _joined(v) for k, v in gathered.items()}
-        table = KeyTable(source, line, columns, nbytes)
+        table = KeyTable(source, line, columns, nbytes, record_sources)
         alive = decisions.alive()
         decide = entries[spec.name].decide
         assert decide is not None
@@ -357,7 +358,8 @@ def _run_into(
         spools = [(r.source, r.spooled) for r in results]
         written = write_splits(spools, decisions, outputs, bom=bool(target_info.get("bom")))
         metrics = [
-            (r.source, r.metrics_path, r.metric_types, r.spooled.kept_ords) for r in results
+            (r.source, r.metrics_path, r.metric_types, r.spooled.kept_ords, r.spooled.by_record)
+            for r in results
         ]
         write_metrics(metrics, decisions, outputs.path("metrics.parquet"))
         table = read_metrics(outputs.path("metrics.parquet"), full=bool(cfg.gate.expectations))

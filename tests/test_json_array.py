@@ -112,7 +112,7 @@ def test_non_object_elements_are_rejected(
     assert bad.line == 1 and bad.record is None
     assert bad.reason == "record_not_object"
     assert bad.raw == raw
-    assert bad.message == f"array element 1 is {kind}, not an object"
+    assert bad.message == f"the element is {kind}, not an object"  # located by its row
 
 
 def test_values_keep_their_json_types(tmp_path: Path) -> None:

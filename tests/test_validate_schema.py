@@ -476,8 +476,10 @@ def test_corpus_glaive_zh_orphans_are_the_two_records(tmp_path: Path) -> None:
     path = corpus_file("chinese/llamafactory_glaive_toolcall_zh_demo.json")
     report = run_config(tmp_path, {"target": MINI, "input": {"paths": [str(path)]},
                                    "stages": ["validate_schema"]})
-    lines = report["rejected_by_reason"]["tool_response_orphan"]["first_lines"]
-    assert lines == {str(path): [197, 293]}
+    found = report["rejected_by_reason"]["tool_response_orphan"]
+    # a JSON array: 1-based record numbers (data[197] and data[293]), no lines
+    assert found["first_lines"] == {}
+    assert found["first_records"] == {str(path): [198, 294]}
 
 
 # --- provider rules, each with the documentation sentence it encodes ---------------------------

@@ -41,12 +41,21 @@ class KeyTable:
     """One row per record kept by the batch stages, in source order."""
 
     source: Sequence[str]  # the source of each row (list-like)
-    line: np.ndarray  # int64
+    line: np.ndarray  # int64: the 1-based line, or record number (`record_sources`)
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     nbytes: np.ndarray | None = None  # int64: bytes of the record's output line, newline included
+    # sources whose `line` is a 1-based record number (JSON arrays, Parquet)
+    record_sources: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.line)
+
+    def where(self, row: int) -> str:
+        """Row `row`'s location for people: `a.jsonl:12`, or `a.json: record 3`."""
+        from pipeline.records import where
+
+        source = self.source[row]
+        return where(source, int(self.line[row]), source in self.record_sources)
 
 
 @dataclass

@@ -253,7 +253,7 @@ def keys(batch: pd.DataFrame, cfg: DedupeConfig) -> dict[str, Any]:
 
 
 def _where(table: KeyTable, row: int) -> str:
-    return f"{table.source[row]}:{int(table.line[row])}"
+    return table.where(row)
 
 
 def _classes(table: KeyTable, rows: np.ndarray, kept: np.ndarray) -> list[dict[str, Any]]:

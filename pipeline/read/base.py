@@ -10,6 +10,11 @@ Locations (`RawRow.line`), each what the format's own tools show:
 - CSV/TSV: 1-based physical line where the record starts (the header is line 1);
 - XLSX: 1-based sheet row number, as Excel shows it;
 - JSON array and Parquet: 0-based index (``data[i]``, ``table.slice(i, 1)``).
+
+Outside the readers a location is what a person can open in an editor: `to_record`
+(`pipeline.read.plan`) turns a JSON array's or Parquet file's index into its 1-based record
+number (`RECORD_NUMBERED`), and every output labels it `record_number` / "record N", never
+`line` (`pipeline.records.where`; docs/decisions.md, "Locations").
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from pipeline.configdoc import ConfigValueError, doc
 from pipeline.reasons import check, check_warning
 
 MiB = 1 << 20
+# formats whose records have no line of their own: located by 1-based record number
+RECORD_NUMBERED = frozenset({"json", "parquet"})
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@
   rows already read are not read twice. Both give the same rows.
 - An element that is not an object becomes ``record_not_object`` with ``raw`` = its JSON.
 - Invalid JSON fails as a whole, with orjson's message, line and column.
-- ``RawRow.line`` is the 0-based array index; ``stats.columns`` the sorted union of the keys
+- ``RawRow.line`` is the 0-based array index (outputs show the 1-based record number, so the
+  messages name no index); ``stats.columns`` the sorted union of the keys
   of the objects among the first 1000 array elements.
 - Bytes that do not decode (``input.encoding_errors``): inside a string, the element that holds
   them is rejected ``encoding_invalid`` with the byte offset (or kept with U+FFFD, warning
@@ -256,7 +257,7 @@ def _row(index: int, element: Any, opts: ReadOptions, deep: bool | None = None) 
             line=index,
             reason="json_too_deep",
             message=(
-                f"array element {index} nests objects and arrays more than {limit} levels "
+                f"the element nests objects and arrays more than {limit} levels "
                 "deep (input.limits.max_json_depth); flatten it or raise the limit"
             ),
             raw=_dumps(element),
@@ -266,7 +267,7 @@ def _row(index: int, element: Any, opts: ReadOptions, deep: bool | None = None) 
     return RawRow(
         line=index,
         reason=NOT_OBJECT,
-        message=f"array element {index} is {_kind(element)}, not an object",
+        message=f"the element is {_kind(element)}, not an object",
         raw=_dumps(element),
     )
 
@@ -319,7 +320,7 @@ def _whole(
                     line=index,
                     reason="encoding_invalid",
                     message=(
-                        f"array element {index} holds bytes that are not valid "
+                        f"the element holds bytes that are not valid "
                         f"{detected.encoding}: byte 0x{first[1]:02X} at byte offset {first[0]}; "
                         "fix the source, or set `input.encoding_errors: replace` to keep it "
                         "with U+FFFD in their place"

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
 from pipeline.read import detect_format, expand_paths, read_rows
-from pipeline.read.base import RawRow, ReadOptions, ReadStats
+from pipeline.read.base import RECORD_NUMBERED, RawRow, ReadOptions, ReadStats
 from pipeline.read.mapping import Mapping, ShapeError, resolve
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class Unit:
     rows: tuple[RawRow, ...] | None = None
     byte_range: tuple[int, int, int] | None = None
     opts: ReadOptions = field(default_factory=ReadOptions)
+    by_record: bool = False  # located by 1-based record number (`RECORD_NUMBERED`), not line
 
 
 def plan_inputs(cfg: Config) -> list[InputFile]:
@@ -199,7 +200,15 @@ def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:
             chunk = tuple(islice(rows, cfg.runner.batch_size))
             if not chunk:
                 break
-            yield Unit(n, inp.index, inp.source, str(inp.path), inp.mapping, rows=chunk)
+            yield Unit(
+                n,
+                inp.index,
+                inp.source,
+                str(inp.path),
+                inp.mapping,
+                rows=chunk,
+                by_record=inp.fmt in RECORD_NUMBERED,
+            )
             n += 1
 
 
@@ -219,10 +228,12 @@ def _unit_rows(unit: Unit, blank: list[int]) -> Iterator[RawRow]:
 
 
 def to_record(unit: Unit, row: RawRow, ordinal: int) -> dict[str, Any]:
-    """The canonical record of one raw row (rejected by `read` when it cannot be one)."""
+    """The canonical record of one raw row (rejected by `read` when it cannot be one). Its
+    `_line` is the location people see: the reader's line, or for a `by_record` unit the
+    1-based record number of the reader's 0-based index (the one place it is converted)."""
     rec: dict[str, Any] = {
         "_source": unit.source,
-        "_line": row.line,
+        "_line": row.line + 1 if unit.by_record else row.line,
         "_ord": ordinal,
         "_record": row.record,
         "_raw": row.raw,

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pipeline.report import fmt
+from pipeline.report.markdown import input_order, located
 
 if TYPE_CHECKING:
     import jinja2
@@ -160,8 +161,15 @@ def _pretty(record: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
-def _first_lines(value: Any) -> list[tuple[str, list[Any]]]:
-    return [(str(source), _list(lines)) for source, lines in _dict(value).items()]
+def _first_lines(
+    lines: Any, records: Any, order: list[str]
+) -> list[tuple[str, str, list[Any]]]:
+    """`(source, "lines" or "records", numbers)` in input order: records for a JSON array or
+    Parquet input."""
+    return [
+        (source, "records" if by_record else "lines", _list(numbers))
+        for source, numbers, by_record in located(_dict(lines), _dict(records), order)
+    ]
 
 
 def _verdict(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,7 +288,9 @@ def _reasons(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "code": str(code),
                 "count": _int(info.get("count")),
                 "stages": stages_of.get(str(code), []),
-                "first_lines": _first_lines(info.get("first_lines")),
+                "first_lines": _first_lines(
+                    info.get("first_lines"), info.get("first_records"), input_order(report)
+                ),
                 "examples": [{**e, "record": _pretty(e.get("record"))} for e in examples],
             }
         )
@@ -289,12 +299,15 @@ def _reasons(report: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _warnings(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    order = input_order(report)
     out: list[dict[str, Any]] = [
         {
             "code": str(code),
             "count": _int(_dict(info).get("count")),
             "message": _dict(info).get("message"),
-            "first_lines": _first_lines(_dict(info).get("first_lines")),
+            "first_lines": _first_lines(
+                _dict(info).get("first_lines"), _dict(info).get("first_records"), order
+            ),
         }
         for code, info in _dict(report.get("warnings")).items()
     ]

@@ -8,15 +8,19 @@ from typing import Any
 import orjson
 
 from pipeline.gate import gate_section
+from pipeline.read.base import RECORD_NUMBERED
 from pipeline.report.summary import RunSummary
 
-REPORT_VERSION = 1  # raised when a field changes meaning or goes away (docs/report.md)
+# raised when a field changes meaning or goes away (docs/report.md); 2: JSON array and Parquet
+# inputs are located by 1-based record number (`first_records`, `record_number`), not `line`
+REPORT_VERSION = 2
 
 
 def build(summary: RunSummary) -> dict[str, Any]:
     """The report.json document of a run."""
     tally, totals = summary.tally, summary.totals
     written = totals["train"] + totals["validation"] + totals["rejected"]
+    numbered = {inp.path for inp in summary.inputs if inp.format in RECORD_NUMBERED}
     report: dict[str, Any] = {
         "ftprep_version": summary.version,
         "report_version": REPORT_VERSION,
@@ -38,15 +42,15 @@ def build(summary: RunSummary) -> dict[str, Any]:
         "rejected_by_reason": {
             reason: {
                 "count": n,
-                "first_lines": tally.reason_lines.get(reason, {}),
-                "examples": tally.reason_examples.get(reason, []),
+                **_first(tally.reason_lines.get(reason, {}), numbered),
+                "examples": [_located(e, numbered) for e in tally.reason_examples.get(reason, [])],
             }
             for reason, n in sorted(tally.rejected().items())
         },
         "warnings": {
             code: {
                 "count": n,
-                "first_lines": tally.warning_lines.get(code, {}),
+                **_first(tally.warning_lines.get(code, {}), numbered),
                 "message": tally.warning_messages.get(code),
             }
             for code, n in sorted(tally.warnings.items())
@@ -64,6 +68,22 @@ def build(summary: RunSummary) -> dict[str, Any]:
         "gate": gate_section(summary.gate, summary.expectations),
     }
     return report
+
+
+def _first(per_source: dict[str, list[int]], numbered: set[str]) -> dict[str, Any]:
+    """`first_lines` of the inputs located by line, `first_records` (1-based record numbers)
+    of the JSON arrays and Parquet files."""
+    return {
+        "first_lines": {s: v for s, v in per_source.items() if s not in numbered},
+        "first_records": {s: v for s, v in per_source.items() if s in numbered},
+    }
+
+
+def _located(example: dict[str, Any], numbered: set[str]) -> dict[str, Any]:
+    """A rejected-record example with its location labelled: `line`, or `record_number`."""
+    if example["source"] not in numbered:
+        return example
+    return {("record_number" if k == "line" else k): v for k, v in example.items()}
 
 
 def _fixes(summary: RunSummary) -> dict[str, Any]:

@@ -66,14 +66,48 @@ nbytes = fmt.size
 usd = fmt.usd
 
 
-def lines_cell(per_source: Mapping[str, Sequence[Any]] | None) -> str:
-    """`source: 2, 5, 9` per source (the first MAX_SOURCES sources)."""
-    if not per_source:
+def numbers_text(numbers: Sequence[Any], by_record: bool) -> str:
+    """`2, 5, 9` (lines), or `records 2, 5, 9` (1-based record numbers): the first ten."""
+    text = ", ".join(str(int(n)) for n in numbers[:10])
+    if not by_record:
+        return text
+    return f"record{'s' * (len(numbers) != 1)} {text}"
+
+
+def input_order(report: Mapping[str, Any]) -> list[str]:
+    """The input paths of a report, in the order the run read them."""
+    inputs = report.get("inputs")
+    if not isinstance(inputs, list):
+        return []
+    return [str(i.get("path")) for i in inputs if isinstance(i, Mapping)]
+
+
+def located(
+    lines: Mapping[str, Sequence[Any]] | None,
+    records: Mapping[str, Sequence[Any]] | None,
+    order: Sequence[str] = (),
+) -> list[tuple[str, Sequence[Any], bool]]:
+    """`(source, numbers, by record)` of a reason's or warning's `first_lines` and
+    `first_records`, in input order."""
+    items = [(str(src), ns, False) for src, ns in (lines or {}).items()]
+    items += [(str(src), ns, True) for src, ns in (records or {}).items()]
+    rank = {src: i for i, src in enumerate(order)}
+    return sorted(items, key=lambda item: rank.get(item[0], len(rank)))
+
+
+def lines_cell(
+    per_source: Mapping[str, Sequence[Any]] | None,
+    records: Mapping[str, Sequence[Any]] | None = None,
+    order: Sequence[str] = (),
+) -> str:
+    """`source: 2, 5, 9` per source located by line, `source: records 1, 4` per JSON array or
+    Parquet source (the first MAX_SOURCES sources, in input `order`)."""
+    items = located(per_source, records, order)
+    if not items:
         return "–"
-    items = list(per_source.items())
     parts = [
-        f"{code(src, 120)}: {', '.join(str(int(n)) for n in lines[:10])}"
-        for src, lines in items[:MAX_SOURCES]
+        f"{code(src, 120)}: {numbers_text(numbers, by_record)}"
+        for src, numbers, by_record in items[:MAX_SOURCES]
     ]
     if len(items) > MAX_SOURCES:
         parts.append(f"… and {len(items) - MAX_SOURCES} more sources")
@@ -228,6 +262,7 @@ def _rejected(report: Mapping[str, Any]) -> list[str]:
     if not by_reason:
         return []
     items = sorted(by_reason.items(), key=lambda kv: -int((kv[1] or {}).get("count") or 0))
+    order = input_order(report)
     rows = []
     for reason, info in items[:MAX_ROWS]:
         info = info or {}
@@ -237,7 +272,7 @@ def _rejected(report: Mapping[str, Any]) -> list[str]:
             [
                 code(reason),
                 num(info.get("count")),
-                lines_cell(info.get("first_lines")),
+                lines_cell(info.get("first_lines"), info.get("first_records"), order),
                 text(first.get("message")) if first else "–",
             ]
         )
@@ -250,11 +285,14 @@ def _warnings(report: Mapping[str, Any]) -> list[str]:
     if not warnings:
         return []
     items = sorted(warnings.items(), key=lambda kv: -int((kv[1] or {}).get("count") or 0))
+    order = input_order(report)
     rows = [
         [
             code(code_),
             num((info or {}).get("count")),
-            lines_cell((info or {}).get("first_lines")),
+            lines_cell(
+                (info or {}).get("first_lines"), (info or {}).get("first_records"), order
+            ),
             text((info or {}).get("message")),
         ]
         for code_, info in items[:MAX_ROWS]

@@ -117,13 +117,20 @@ def encode(batch: pd.DataFrame, _cfg: Any = None) -> tuple[pd.DataFrame, Counter
 
 
 def rejected_line(
-    source: str, line: int, stage: str, reason: str, message: str, record: Any
+    source: str,
+    line: int,
+    stage: str,
+    reason: str,
+    message: str,
+    record: Any,
+    by_record: bool = False,
 ) -> bytes:
-    """One line of rejected.jsonl."""
+    """One line of rejected.jsonl. `line` is the record's 1-based line, or with `by_record`
+    (a JSON array or Parquet input) its 1-based record number, written as `record_number`."""
     return dumps_lenient(
         {
             "source": source,
-            "line": line,
+            "record_number" if by_record else "line": line,
             "stage": stage,
             "reason": reason,
             "message": message,

@@ -23,14 +23,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline.dataset import REJECTED, Decisions
-from pipeline.records import METRIC_PREFIX
+from pipeline.records import METRIC_PREFIX, where
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 SPLIT_NAMES = np.array(["train", "validation", "rejected"], dtype=object)
 TEXT_COLUMNS = ("id", "source", "split", "reason", "stage", "warnings")
-FIXED = ("id", "source", "line", "split", "reason", "stage", "warnings")
+# `line` for line-located inputs, `record_number` for JSON arrays and Parquet (the other null)
+FIXED = ("id", "source", "line", "record_number", "split", "reason", "stage", "warnings")
 ROW_GROUP = 65_536
 # the type class of a metric column over some rows: what its present values are
 BOOL, INT, FLOAT, NONE = "bool", "int", "float", "none"
@@ -107,18 +108,20 @@ def write_part(frames: list[pd.DataFrame], path: Path) -> dict[str, str]:
 
 
 def write_metrics(
-    units: Iterable[tuple[str, str, dict[str, str], np.ndarray]],
+    units: Iterable[tuple[str, str, dict[str, str], np.ndarray, bool]],
     decisions: Decisions,
     path: Path,
 ) -> None:
-    """Write the file from `(source, part path, metric classes, kept ordinals)` per unit, in
-    order (a unit without records has no part: ""). Each part is removed once read."""
+    """Write the file from `(source, part path, metric classes, kept ordinals, by record)` per
+    unit, in order (a unit without records has no part: ""). Each part is removed once read.
+    A unit `by record` (a JSON array or Parquet input) has its locations in `record_number`
+    and a null `line`; any other has them in `line` and a null `record_number`."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     units = list(units)
     merged: dict[str, list[str]] = {}
-    for _source, _part, classes, _kept in units:
+    for _source, _part, classes, _kept, _by_record in units:
         for name, cls in classes.items():
             merged.setdefault(name, []).append(cls)
     metric_names = sorted(merged)
@@ -131,7 +134,7 @@ def write_metrics(
     )
     writer = _GroupWriter(path, schema)
     g = 0
-    for source, part, _classes, kept_ords in units:
+    for source, part, _classes, kept_ords, by_record in units:
         if not part:
             continue
         m = pq.read_table(part)
@@ -155,10 +158,13 @@ def write_metrics(
                 warnings[i] = ",".join([*(warnings[i].split(",") if warnings[i] else ()), *codes])
         g += len(kept_ords)
         lines = m["_line"].to_numpy()
+        located = pa.array(lines, type=pa.int64())
+        absent = pa.nulls(n, type=pa.int64())
         columns: list[pa.Array] = [
-            pa.array([f"{source}:{ln}" for ln in lines.tolist()], type=pa.string()),
+            pa.array([where(source, ln, by_record) for ln in lines.tolist()], type=pa.string()),
             pa.array([source] * n, type=pa.string()),
-            pa.array(lines, type=pa.int64()),
+            absent if by_record else located,
+            located if by_record else absent,
             pa.array(split.tolist(), type=pa.string()),
             pa.array(reason.tolist(), type=pa.string()),
             pa.array(stage.tolist(), type=pa.string()),

@@ -65,7 +65,12 @@ def write_splits(
                         stage, reason, message = decisions.reasons[g]
                         record = orjson.loads(orig_line)
                         dataset_rejects.append(
-                            (ordinal, rejected_line(source, line_no, stage, reason, message, record))
+                            (
+                                ordinal,
+                                rejected_line(
+                                    source, line_no, stage, reason, message, record, s.by_record
+                                ),
+                            )
                         )
                     g += 1
             with open(s.rejected_path, "rb") as rej:

@@ -37,6 +37,7 @@ class Spooled:
     kept_bytes: Any = field(default_factory=list)  # output line bytes, newline included
     kept_ords: Any = field(default_factory=list)  # position in the unit of each kept one
     rejected_ords: Any = field(default_factory=list)
+    by_record: bool = False  # its lines are 1-based record numbers (a JSON array, Parquet)
 
     def freeze(self) -> None:
         """Turn the per-record lists into int64 arrays (done when the unit's spool closes)."""
@@ -62,12 +63,14 @@ class Spool:
     noted (`ftprep check` decides over them without writing anything).
     """
 
-    def __init__(self, folder: Path | None, unit_index: int) -> None:
+    def __init__(self, folder: Path | None, unit_index: int, by_record: bool = False) -> None:
         if folder is None:
-            self.spooled = Spooled("", "", "")
+            self.spooled = Spooled("", "", "", by_record=by_record)
         else:
             stem = folder / f"unit-{unit_index:07d}"
-            self.spooled = Spooled(f"{stem}.kept", f"{stem}.kept.orig", f"{stem}.rej")
+            self.spooled = Spooled(
+                f"{stem}.kept", f"{stem}.kept.orig", f"{stem}.rej", by_record=by_record
+            )
         self._files: list[IO[bytes]] = []
 
     def __enter__(self) -> Spool:
@@ -130,7 +133,9 @@ class Spool:
                 continue
             record = records[i] if records[i] is not None else raws[i]
             rej_f.write(
-                rejected_line(sources[i], int(lines[i]), stages[i], reason, messages[i], record)
+                rejected_line(
+                    sources[i], int(lines[i]), stages[i], reason, messages[i], record, s.by_record
+                )
                 + b"\n"
             )
             s.rejected_ords.append(int(ords[i]))
