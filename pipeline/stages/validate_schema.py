@@ -393,7 +393,7 @@ class Validator:
         msgs = row.get("messages")
         if type(msgs) is not list or not msgs:
             return False
-        roles = []
+        roles: list[str] = []
         user = assistant = trains = False
         for m in msgs:
             if type(m) is not dict:
@@ -417,7 +417,7 @@ class Validator:
                 trains = trains or not (w == 0 and not isinstance(w, bool))
             elif role == "user":
                 user = True
-            roles.append(role)
+            roles.append(m["role"])  # a str: `role_keys` has only str keys
         if not (assistant and user and trains):
             return False  # assistant_missing, user_missing, weights_all_zero: said by `record`
         if self.r.role_order is not None or self.r.system_outside:
