@@ -609,3 +609,99 @@ def test_every_problem_is_listed_even_beside_another() -> None:
     assert codes(rec, MINI) == ["role_unknown", "assistant_missing"]
     # ... but not when the unknown role's own hint already says "did you mean assistant?"
     assert codes(chat(U, {"role": "gpt", "content": "x"}), MINI) == ["role_unknown"]
+
+
+# --- the common-case shortcut (`Validator.clean`) against the full rules ----------------------
+
+_TEXTS = st.sampled_from(
+    ["Hi", "", " ", "\u3000", "\n\t", "a <|endoftext|> b", "<|x", "多谢", "a\n"]
+) | st.text(max_size=6)
+_VALUES = st.none() | st.booleans() | st.integers(-1, 2) | st.sampled_from([0.0, 1.0, 0.5, "1"])
+_message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "user", "assistant", "tool", "function", "developer",
+                              "human", "model"]) | _VALUES},
+    optional={
+        "content": _TEXTS | _VALUES | st.just([{"type": "text", "text": "Hi"}]),
+        "name": st.sampled_from(["bob", "bad name", "", "a" * 65, "ok\n"]) | _VALUES,
+        "weight": _VALUES,
+        "refusal": _TEXTS | _VALUES,
+        "tool_calls": st.just([CALL]) | _VALUES,
+        "tool_call_id": st.just("c1"),
+        "loss_weight": st.just(1),
+    },
+)
+_top = st.fixed_dictionaries(
+    {},
+    optional={
+        "tools": st.just(TOOLS) | _VALUES,
+        "functions": st.just([]) | _VALUES,
+        "parallel_tool_calls": _VALUES,
+        "id": st.integers(),
+        "weight": st.just(1),
+        "source": st.just("x"),
+    },
+)
+
+
+def _plain_targets() -> list[str | None]:
+    from pipeline.targets import load_profiles
+
+    return [None, *sorted(load_profiles())]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    messages=st.lists(_message, max_size=5) | _VALUES,
+    top=_top,
+    pc=st.tuples(_TEXTS | _VALUES, _TEXTS | _VALUES),
+    kind=st.sampled_from(["chat", "prompt_completion", "preference", 3]),
+    source=st.sampled_from(["s.jsonl", "s.csv"]),
+    shape=st.sampled_from([None, "sharegpt"]),
+    target=st.sampled_from(_plain_targets()),
+    extra_keys=st.sampled_from(["drop", "reject", "warn", "ignore"]),
+)
+def test_the_shortcut_passes_only_what_the_full_rules_pass(
+    messages: Any, top: dict[str, Any], pc: tuple[Any, Any], kind: Any, source: str,
+    shape: str | None, target: str | None, extra_keys: str,
+) -> None:
+    """`clean` (the shortcut `findings` takes first) says True only for a record on which
+    every rule finds nothing: no problem, no warning, no dropped key."""
+    from pipeline.stages.validate_schema import Validator, rules_for
+
+    if kind == "prompt_completion":
+        rec = {"prompt": pc[0], "completion": pc[1], **top}
+    else:
+        rec = {"messages": messages, **top}
+    row = {"_shape": shape, "kind": kind, **rec, "_record": rec, "_source": source}
+    validator = Validator(rules_for(target), extra_keys)
+    if validator.clean(row):
+        ctx = validator.record(row)
+        assert (ctx.problems, ctx.warnings, ctx.dropped) == ([], [], [])
+
+
+@pytest.mark.parametrize("target", [None, MINI, VISION, "together", "mistral"])
+def test_the_shortcut_takes_ordinary_records(target: str | None) -> None:
+    """The common records do take the shortcut (the property above would hold if it never
+    did), and the findings are those of the full rules."""
+    from pipeline.stages.validate_schema import Findings, Validator, findings, rules_for
+
+    validator = Validator(rules_for(target), "reject")
+    records = [
+        {"messages": [S, U, A]},
+        {"messages": [U, A, U, A]},
+    ]
+    if "weight" in validator.r.message_keys["assistant"]:
+        records.append({"messages": [U, {**A, "weight": 1}, U, {**A, "weight": 0}]})
+    if "name" in validator.r.message_keys["user"]:
+        records.append({"messages": [{**U, "name": "bob"}, A]})
+    for rec in records:
+        row = {"kind": "chat", **rec, "_record": rec, "_source": "s.jsonl"}
+        assert validator.clean(row), rec
+        ctx = validator.record(row)
+        assert (ctx.problems, ctx.warnings, ctx.dropped) == ([], [], [])
+        assert findings(validator, row) == Findings(None, None, (), (), ())
+    for rec in ({"messages": [U, A], "id": 1}, {"messages": [U, {**A, "weight": 2}]},
+                {"messages": [A]}, {"messages": [U, {**A, "content": "<|endoftext|>"}]}):
+        row = {"kind": "chat", **rec, "_record": rec, "_source": "s.jsonl"}
+        assert not validator.clean(row), rec
+        assert findings(validator, row) != Findings(None, None, (), (), ())

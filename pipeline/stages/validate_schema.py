@@ -319,12 +319,113 @@ class _Ctx:
         self.warnings.append((code, path, text))
 
 
+# The message keys `Validator.clean` proves clean without the full rules, per role: text
+# content, a name and (assistant) a weight. Anything else (calls, parts, tool messages) takes
+# the full rules.
+_PLAIN_KEYS = {
+    "system": frozenset({"role", "content", "name"}),
+    "user": frozenset({"role", "content", "name"}),
+    "assistant": frozenset({"role", "content", "name", "weight"}),
+}
+
+
+def _plain_tables(
+    r: Rules,
+) -> dict[str, tuple[frozenset[str] | None, dict[str, frozenset[str]]]]:
+    """Per record kind `Validator.clean` can prove clean: the top-level keys of a source record
+    that raise nothing (None: not looked at) and, per role, the message keys it handles (those
+    the target takes and `_PLAIN_KEYS` lists). A kind, format or role left out takes the full
+    rules every time."""
+    out: dict[str, tuple[frozenset[str] | None, dict[str, frozenset[str]]]] = {}
+    for kind in ("chat", "prompt_completion"):
+        fmt = r.format_for_kind.get(kind)
+        if fmt is None or fmt in ("vertex", "bedrock_conversation"):  # `_wrong_schema`'s formats
+            continue
+        allowed = r.top_level.get(fmt)
+        canonical = FIELDS_BY_KIND[kind]
+        extra: frozenset[str] | None = None
+        if allowed is not None and canonical[0] in allowed:
+            if kind == "prompt_completion" and canonical[1] not in allowed:
+                continue
+            extra = allowed | frozenset(canonical)
+        roles = {
+            role: r.message_keys.get(role, frozenset({"role", "content"})) & keys
+            for role, keys in _PLAIN_KEYS.items()
+            if role in r.roles
+        }
+        out[kind] = (extra, roles)
+    return out
+
+
 class Validator:
     """The checks for one target; `record()` returns a record's problems and warnings."""
 
     def __init__(self, rules: Rules, extra_keys: str = "reject") -> None:
         self.r = rules
         self.extra_keys = extra_keys
+        self._plain = _plain_tables(rules)
+
+    # --- the common case, without building anything -------------------------------------------
+
+    def clean(self, row: dict[str, Any]) -> bool:
+        """True when `record(row)` would find no problem, no warning and no dropped key, proved
+        by the cheap tests of the common case (text messages of system, user and assistant; a
+        text prompt and completion), without paths or messages. False means "not proved":
+        `record` then runs every rule. It never says True where `record` would say anything."""
+        kind = row.get("kind")
+        plain = self._plain.get(kind) if type(kind) is str else None
+        if plain is None:
+            return False
+        extra, role_keys = plain
+        rec = row.get("_record")
+        if extra is not None and isinstance(rec, dict) and not extra.issuperset(rec):
+            return False  # a key the target does not take: said, dropped or warned about
+        if kind == "prompt_completion":
+            prompt, completion = row.get("prompt"), row.get("completion")
+            return (
+                type(prompt) is str and "<|" not in prompt
+                and type(completion) is str and "<|" not in completion
+                and completion != "" and not completion.isspace()
+            )
+        for key in ("tools", "functions", "parallel_tool_calls"):
+            if not _missing(row.get(key)):
+                return False
+        msgs = row.get("messages")
+        if type(msgs) is not list or not msgs:
+            return False
+        roles: list[str] = []
+        user = assistant = trains = False
+        for m in msgs:
+            if type(m) is not dict:
+                return False
+            role = m.get("role")
+            keys = role_keys.get(role) if type(role) is str else None
+            if keys is None or not keys.issuperset(m):
+                return False
+            content = m.get("content")
+            if type(content) is not str or content == "" or content.isspace() or "<|" in content:
+                return False
+            if "name" in m:
+                name = m["name"]
+                if not isinstance(name, str) or not FUNCTION_NAME.match(name):
+                    return False
+            if role == "assistant":
+                assistant = True
+                w = m.get("weight")
+                if "weight" in m and (isinstance(w, bool) or w not in (0, 1)):
+                    return False
+                trains = trains or not (w == 0 and not isinstance(w, bool))
+            elif role == "user":
+                user = True
+            roles.append(m["role"])  # a str: `role_keys` has only str keys
+        if not (assistant and user and trains):
+            return False  # assistant_missing, user_missing, weights_all_zero: said by `record`
+        if self.r.role_order is not None or self.r.system_outside:
+            ctx = _Ctx()
+            self._role_order(roles, "messages", ctx)
+            if ctx.problems:
+                return False
+        return True
 
     # --- records ------------------------------------------------------------------------------
 
@@ -1000,12 +1101,17 @@ class Findings(NamedTuple):
     dropped: tuple[str, ...] = ()
 
 
+_CLEAN = Findings(None, None, (), (), ())
+
+
 def findings(validator: Validator, row: dict[str, Any]) -> Findings:
     """Check one canonical record (a plain dict of `COLUMNS`; absent keys count as null).
 
     The one per-record rule of this stage: the stage calls it for every row of a batch, and
     `ftprep check` calls it for every line of a JSONL file without building a batch.
     """
+    if validator.clean(row):
+        return _CLEAN
     ctx = validator.record(row)
     if ctx.problems:
         return Findings(
