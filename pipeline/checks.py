@@ -446,12 +446,15 @@ def _check_inspect(path: Path, profile: Any, workers: int) -> Verdict:
         },
         "ftprep check",
     )
-    found = inspect(cfg)
+    found = inspect(cfg, log_warnings=False)
     inp = found.inputs[0]
     record_level = list(found.problems)
     if inp.format in RECORD_NUMBERED:  # the run's 1-based record numbers, labelled so
         record_level = [replace(p, line=None, record=p.line) for p in record_level]
     file_level = _file_problems(path, inp.format, inp.stats, inp.mapping["shape"], profile)
+    # the reader's file-level warnings (format_from_content, header_guessed, header_mismatch,
+    # encoding_uncertain) are part of the verdict, as they are of a run's report
+    file_level += [Problem("warning", w["code"], w["message"]) for w in inp.stats["warnings"]]
     if inp.format == "jsonl":
         record_level += _scan_lines(path, inp.stats).problems()
     elif inp.stats.get("blank_lines"):

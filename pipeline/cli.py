@@ -295,6 +295,18 @@ def _print_verdict(gate: dict[str, Any], code: int) -> None:
     metavar="T",
     help="Validate what is written against target T (default: the rules of the output shape).",
 )
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="Text encoding of every input, e.g. cp1252 or gbk (default: detected per file).",
+)
+@click.option(
+    "--header",
+    type=click.Choice(["auto", "true", "false"]),
+    default="auto",
+    show_default=True,
+    help="Whether row 1 of a CSV/TSV/spreadsheet input is its header (auto: detected).",
+)
 @click.option("--workers", type=int, default=1, metavar="N", help="Worker processes per file.")
 @click.option("--quiet", is_flag=True, help="Print only the summary line and errors.")
 @_friendly
@@ -309,6 +321,8 @@ def convert(
     stop: str,
     columns: str | None,
     target: str | None,
+    encoding: str | None,
+    header: str,
     workers: int,
     quiet: bool,
 ) -> None:
@@ -331,6 +345,17 @@ def convert(
     from pipeline.conversion import convert_files, summary_table
 
     _setup_logging(True)
+    if encoding is not None:
+        import codecs
+
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise click.BadParameter(
+                f"{encoding!r} is not a known text encoding; use a Python codec name such as "
+                "utf-8, gbk, gb18030, cp1252 or latin-1",
+                param_hint="--encoding",
+            ) from None
     summaries = convert_files(
         list(inputs),
         to,
@@ -342,6 +367,8 @@ def convert(
         stop=None if stop == "none" else stop,
         columns=parse_columns(columns) if columns is not None else None,
         target=target,
+        encoding=encoding,
+        header="auto" if header == "auto" else header == "true",
         workers=workers,
     )
     table = summary_table(summaries)

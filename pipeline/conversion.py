@@ -92,11 +92,14 @@ def convert_files(
     stop: str | None = "auto",
     columns: dict[str, str] | None = None,
     target: str | None = None,
+    encoding: str | None = None,
+    header: str | bool = "auto",
     workers: int = 1,
 ) -> list[FileSummary]:
     """Convert every input file; returns one summary per file (errors included, not raised).
 
-    Each file is mapped on its own (`columns`, or its recognised shape). Before conversion,
+    Each file is mapped on its own (`columns`, or its recognised shape) and read with
+    `encoding` and `header` (`input.encoding`, `input.header`). Before conversion,
     records with empty required fields are rejected (`require_fields`); after it, what would be
     written is validated (`validate_schema`) against `target`, or the rules of the output shape
     (`VALIDATE_AS`), so a converted file passes `ftprep check`.
@@ -123,6 +126,10 @@ def convert_files(
         {"name": "validate_schema", "target": target or VALIDATE_AS[to]},
     ]
     source: dict[str, Any] = {"columns": columns} if columns else {}
+    if encoding is not None:
+        source["encoding"] = encoding
+    if header != "auto":
+        source["header"] = header
     summaries = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for f, out in zip(files, outs, strict=True):
@@ -216,7 +223,8 @@ def summary_table(summaries: list[FileSummary]) -> str:
         sum(s.converted for s in summaries),
         sum(s.rejected for s in summaries),
     )
-    last = f"{len(summaries)} files: {total[0]} records, {total[1]} converted, {total[2]} rejected"
+    files = f"{len(summaries)} file" + ("" if len(summaries) == 1 else "s")
+    last = f"{files}: {total[0]} records, {total[1]} converted, {total[2]} rejected"
     chosen: dict[str, int] = {}
     for s in summaries:
         for k, v in (s.dropped or {}).items():

@@ -422,9 +422,12 @@ class Inspection:
     rows_in: int
 
 
-def inspect(cfg: Config, *, engine: Engine | None = None) -> Inspection:
-    """Run the loop and the dataset decisions in memory: nothing is written. For checks."""
-    inputs = plan_inputs(cfg)
+def inspect(
+    cfg: Config, *, engine: Engine | None = None, log_warnings: bool = True
+) -> Inspection:
+    """Run the loop and the dataset decisions in memory: nothing is written. For checks, which
+    show the inputs' file-level warnings themselves (`log_warnings=False`)."""
+    inputs = plan_inputs(cfg, log_warnings=log_warnings)
     with tempfile.TemporaryDirectory(prefix="ftprep-") as scratch:
         results, tally = _execute(cfg, inputs, Path(scratch), engine, inspect=True)
     _decisions, dataset_info = _decide(results, cfg, tally)

@@ -420,3 +420,46 @@ def test_a_low_confidence_file_runs_with_the_warning_in_the_report(tmp_path: Pat
 def test_corpus_legacy_file_is_confident() -> None:
     path = corpus_file("messy/chinese_medical_dialogue_IM_sample_gb18030.csv")
     assert detect(path).confidence >= encoding.LOW_CONFIDENCE
+
+
+def test_check_puts_a_file_level_warning_in_its_verdict_not_on_stderr(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    path = write(tmp_path, LATIN1.encode("latin-1"), "fr.csv")
+    target = "openai:gpt-4o-mini-2024-07-18"
+    result = CliRunner().invoke(main, ["check", str(path), "--target", target, "--format", "json"])
+    assert result.exit_code == 1  # a CSV is not an upload file: file_not_jsonl
+    verdict = json.loads(result.stdout)
+    assert verdict["codes"]["encoding_uncertain"]["level"] == "warning"
+    (problem,) = [p for p in verdict["files"][0]["problems"] if p["code"] == "encoding_uncertain"]
+    assert "`ftprep convert --encoding <name>`" in problem["message"]
+    assert "encoding_uncertain" not in result.stderr  # said once, in the verdict
+
+
+def test_convert_encoding_and_header_options_read_a_headerless_legacy_file(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from tests.conftest import read_jsonl
+
+    rows = LATIN1.splitlines()[1:]  # no header row
+    path = write(tmp_path, ("\n".join(rows) + "\n").encode("cp1252"), "fr.csv")
+    out = tmp_path / "out"
+    args = ["convert", str(path), "--to", "chat", "--out", str(out)]
+    args += ["--columns", "prompt=column_1,completion=column_2"]
+    result = CliRunner().invoke(main, [*args, "--encoding", "cp1252", "--header", "false"])
+    assert result.exit_code == 0, result.output
+    written = read_jsonl(out / "fr.jsonl")
+    assert len(written) == len(rows)  # row 1 is a record, not a header
+    first_q, first_a = rows[0].split(",")
+    assert [m["content"] for m in written[0]["messages"]] == [first_q, first_a]
+    bad = CliRunner().invoke(main, [*args, "--encoding", "nosuch"])
+    assert bad.exit_code == 2
+    assert "--encoding" in bad.output and "'nosuch' is not a known text encoding" in bad.output
+    assert "Traceback" not in bad.output

@@ -396,7 +396,8 @@ def note_confidence(path: Path, detected: Detected, stats: _Warns) -> None:
         f"the text encoding was guessed as {detected.encoding} with confidence "
         f"{detected.confidence:.2f} (below {LOW_CONFIDENCE}); check this decoded sample: "
         f"{decoded_sample(path, detected)!r}. If it reads wrong, set `input.encoding: <name>` "
-        "(for example cp1252, latin-1, gbk, big5, shift_jis); if it reads right, set "
+        "(for example cp1252, latin-1, gbk, big5, shift_jis; `ftprep convert --encoding "
+        "<name>`); if it reads right, set "
         f"`input.encoding: {detected.encoding}` to silence this warning.",
     )
 

@@ -172,15 +172,15 @@ def decide(
             stats.warn(
                 "header_guessed",
                 f"row 1 looks like data, not a header ({guess.why}): it is read as a record and "
-                "the columns are named column_1, column_2, ...; set `input.header: true` if it "
-                f"is the header (row 1: {row})",
+                "the columns are named column_1, column_2, ...; set `input.header: true` "
+                f"(`--header true` in ftprep convert) if it is the header (row 1: {row})",
             )
         elif not guess.firm:
             stats.warn(
                 "header_guessed",
                 f"row 1 is taken as the header, but the rows below do not confirm it "
-                f"({guess.why}); set `input.header: false` if it is data, or it is not read "
-                f"as a record (row 1: {row})",
+                f"({guess.why}); set `input.header: false` (`--header false` in ftprep "
+                f"convert) if it is data, or it is not read as a record (row 1: {row})",
             )
     else:
         stats.header_from = "config"

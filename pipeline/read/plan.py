@@ -70,9 +70,10 @@ class Unit:
     by_record: bool = False  # located by 1-based record number (`RECORD_NUMBERED`), not line
 
 
-def plan_inputs(cfg: Config) -> list[InputFile]:
+def plan_inputs(cfg: Config, *, log_warnings: bool = True) -> list[InputFile]:
     """Open every input, detect its format and encoding and map its columns (PipelineError on
-    problems). File-level warnings (format, header, encoding) are logged here, once a file."""
+    problems). File-level warnings (format, header, encoding) are logged here, once a file,
+    unless the caller shows them itself (`log_warnings=False`: `ftprep check`'s verdict)."""
     inputs = []
     opts = read_options(cfg)
     for i, path in enumerate(expand_paths(cfg.input.paths, cfg.input.format)):
@@ -84,7 +85,7 @@ def plan_inputs(cfg: Config) -> list[InputFile]:
             mapping = resolve(cfg.input.columns, keys, str(path), _records_of(sample))
             inp = InputFile(i, path, fmt, mapping, how=how, format_warning=format_warning)
             inp.stats = stats
-        for w in inp.stats.warnings:
+        for w in inp.stats.warnings if log_warnings else ():
             log.warning("warning: %s: %s: %s", path, w["code"], w["message"])
         inputs.append(inp)
     return inputs
