@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.config import Config, StageSpec, config_sha256, token_setting
+from pipeline.config import Config, StageSpec, config_sha256, template_setting, token_setting
 from pipeline.dataset import Decisions, KeyTable
 from pipeline.engine import Engine, get_engine
 from pipeline.errors import PipelineError
@@ -379,7 +379,9 @@ def _run_into(
             target_info=target_info,
             gate=verdict,
             config_sha256=config_sha256(cfg),
-            tokens=token_section(table, *token_setting(cfg), cfg.target),
+            tokens=token_section(
+                table, *token_setting(cfg), cfg.target, template_setting(cfg)
+            ),
             messages=message_section(table),
             expectations=expectations,
             out_dir=out_dir,
