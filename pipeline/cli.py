@@ -519,6 +519,9 @@ def check(
     fmt = "json" if as_json else fmt or "text"
     _setup_logging(True)
     verdicts = check_files(list(inputs), target, workers, allow_retired=allow_retired)
+    images = sum(v.images_at_minimum for v in verdicts)
+    if images:  # said once per check, not per file or record
+        click.echo(lower_bound_warning(images, "the token counts held to the limit"), err=True)
     color = fmt == "text" and use_color(sys.stdout)
     click.echo(
         render(fmt, verdicts, target, strict=strict, max_errors=max_errors, color=color),

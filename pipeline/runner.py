@@ -63,6 +63,7 @@ class UnitResult:
     metrics_path: str = ""  # the unit's metrics part ("" when not written)
     metric_types: dict[str, str] = field(default_factory=dict)  # class of each m_* column
     problems: list[Problem] = field(default_factory=list)  # `inspect` only
+    images_unsized: int = 0  # `inspect` only: images counted at the documented minimum
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ def process_unit(unit: Unit) -> UnitResult:
                         keys.setdefault(f"{i}:{col}", []).append(np.asarray(values))
             if _WORKER["inspect"]:
                 result.problems.extend(batch_problems(batch))
+                if "m_images_unsized" in batch:
+                    result.images_unsized += int(batch["m_images_unsized"].fillna(0).sum())
             else:
                 metrics.append(metrics_frame(batch))
     result.keys = {k: np.concatenate(v) for k, v in keys.items()}
@@ -422,6 +425,7 @@ class Inspection:
     problems: list[Problem]
     dataset: dict[str, Any]
     rows_in: int
+    images_at_minimum: int = 0  # over the records counted: their counts are a lower bound
 
 
 def inspect(cfg: Config, *, engine: Engine | None = None) -> Inspection:
@@ -432,4 +436,5 @@ def inspect(cfg: Config, *, engine: Engine | None = None) -> Inspection:
     _decisions, dataset_info = _decide(results, cfg, tally)
     problems = [p for r in results for p in r.problems]
     rows_in = sum(r.rows_in for r in results)
-    return Inspection(_inputs(inputs, results), problems, dataset_info, rows_in)
+    images = sum(r.images_unsized for r in results)
+    return Inspection(_inputs(inputs, results), problems, dataset_info, rows_in, images)
