@@ -140,6 +140,10 @@ def format_markdown(
         lines += ["", "| code | level | count |", "|---|---|---:|"]
         for c in sorted(counts, key=lambda c: (counts[c][0].level != "error", -len(counts[c]), c)):
             lines.append(f"| `{c}` | {counts[c][0].level} | {len(counts[c])} |")
+    images = sum(v.images_at_minimum for v in verdicts)
+    if images:
+        lines += ["", f"{images} image(s) count at the documented minimum: the token counts held "
+                  "to the limit are a lower bound."]
     listing = format_text(verdicts, target, strict=strict, max_errors=max_errors)
     lines += ["", "<details><summary>every problem</summary>", "", "```", listing, "```", "",
               "</details>", ""]
@@ -179,6 +183,7 @@ def as_json(
                 "warnings": v.warnings,
                 "failed": v.failed(strict),
                 "unreadable": v.unreadable,
+                "images_at_minimum": v.images_at_minimum,
                 "counts": dict(sorted(counts.items())),
                 "omitted": omitted,
                 "problems": [p.as_dict() for p in v.problems if id(p) in keep],
@@ -196,6 +201,7 @@ def as_json(
             "records": sum(v.records for v in verdicts),
             "errors": sum(v.errors for v in verdicts),
             "warnings": sum(v.warnings for v in verdicts),
+            "images_at_minimum": sum(v.images_at_minimum for v in verdicts),
             "text": _summary(verdicts, strict),
         },
         "codes": {

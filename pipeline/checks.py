@@ -26,7 +26,9 @@ holds both to the same problems on the same files, in every output format.
 The streaming path tokenises only what the token limit needs: a token is at least one byte, so
 a record whose count with every text taken as its UTF-8 byte length (`_Utf8Bound`) is within
 the limit is within it by the real count; only the others are counted, and a record over the
-limit is reported with its real count (check reports no token totals). A large file is cut
+limit is reported with its real count (check reports no token totals, only, in the verdict's
+`images_at_minimum`, how many images of those examples count at their documented minimum: their
+counts are then a lower bound, and `ftprep check` warns once). A large file is cut
 into byte ranges at line starts and checked by forked processes (`auto_workers`), merged in
 file order (docs/performance.md).
 
@@ -466,7 +468,10 @@ def _check_inspect(path: Path, profile: Any, workers: int) -> Verdict:
                 f"{n} blank line(s); some uploaders count them as invalid lines",
             )
         )
-    return _assemble(path, profile, found.rows_in, file_level, record_level)
+    verdict = _assemble(path, profile, found.rows_in, file_level, record_level)
+    if profile.max_tokens_per_example is not None:  # as the streaming path: the limit's counts
+        verdict.images_at_minimum = found.images_at_minimum
+    return verdict
 
 
 def _scan_lines(path: Path, stats: dict[str, Any]) -> _Lines:
@@ -565,6 +570,7 @@ class _Part:
     records: int
     problems: list[Problem]
     lines: _Lines
+    images: int = 0  # images counted at the documented minimum (`m_images_unsized`)
 
 
 def _check_stream(path: Path, profile: Any, workers: int | None = None) -> Verdict | None:
@@ -603,7 +609,9 @@ def _check_stream(path: Path, profile: Any, workers: int | None = None) -> Verdi
     n = auto_workers(path) if workers is None else max(1, workers) if _can_fork() else 1
     parts = _in_processes(job, _ranges(path, detected.bom_len, n))
     records, problems, lines = _merged(parts)
-    return _assemble(path, profile, records, file_level, problems + lines.problems())
+    verdict = _assemble(path, profile, records, file_level, problems + lines.problems())
+    verdict.images_at_minimum = sum(part.images for part in parts)
+    return verdict
 
 
 def _check_range(job: _Job, start: int, stop: int) -> _Part:
@@ -611,15 +619,16 @@ def _check_range(job: _Job, start: int, stop: int) -> _Part:
     from pipeline.read.jsonl import parse_line
     from pipeline.read.mapping import ShapeError
     from pipeline.stages.validate_schema import Validator, findings, rules_for
-    from pipeline.tokens import encoding_of, model_costs, over_limit_message, record_row
+    from pipeline.tokens import COLUMNS, encoding_of, model_costs, over_limit_message, record_row
 
     validator = Validator(rules_for(job.target), "reject")
     limit, mapping = job.limit, job.mapping
     costs = model_costs(job.target)
+    unsized = COLUMNS.index("m_images_unsized")  # the same in any encoding
     source, kind = str(job.path), mapping.kind
     lines = _Lines()
     out: list[Problem] = []
-    records = 0
+    records = images = 0
     first = _line_at(job.path, job.skip, start)
     for lineno, line in _lines(job.path, start, stop, first):
         lines.add(lineno, line)
@@ -644,13 +653,14 @@ def _check_range(job: _Job, start: int, stop: int) -> _Part:
             continue
         if limit is not None:
             bound = record_row(_UTF8_BOUND, record, costs)
+            images += 0 if bound is None else bound[unsized]
             if bound is not None and bound[0] > limit:  # may be over: count the real tokens
                 counted = record_row(encoding_of(job.target, None), record, costs)
                 if counted is not None and counted[0] > limit:
                     message = over_limit_message(counted[0], limit)
                     out.append(Problem("error", "too_many_tokens", message, lineno))
         out += [Problem("warning", c, m, lineno) for c, m in found.warnings]
-    return _Part(records, out, lines)
+    return _Part(records, out, lines, images)
 
 
 def _ranges(path: Path, skip: int, parts: int) -> list[tuple[int, int]]:

@@ -190,10 +190,7 @@ def _print_run(report: dict[str, Any], files: list[Any], seconds: float) -> None
             click.echo(f"  {code}, e.g. {_example(report['warnings'][code], order)}")
     tokens = report.get("tokens") or {}
     if tokens.get("lower_bound"):  # said once per run, not per record
-        click.echo(
-            f"warning: {tokens['images_at_minimum']} image(s) given by URL were not fetched and "
-            "count at the documented minimum: token totals and cost are a lower bound"
-        )
+        click.echo(lower_bound_warning(tokens["images_at_minimum"], "token totals and cost"))
     limits = report.get("dataset", {}).get("dataset_limits")
     if limits and limits.get("cost_usd") is not None:
         click.echo(
@@ -209,6 +206,15 @@ def _print_run(report: dict[str, Any], files: list[Any], seconds: float) -> None
     html = [p for p in files if p.name == "report.html"]
     if html:
         click.echo(f"report: {html[0]}")
+
+
+def lower_bound_warning(images: int, what: str) -> str:
+    """The one warning of a run or a check whose token counts are a lower bound."""
+    return (
+        f"warning: {images} image(s) count at the documented minimum (given by URL and not "
+        f"fetched, or on a target whose per-image figure is a minimum): {what} are a lower "
+        "bound (docs/tokens.md)"
+    )
 
 
 def _example(entry: dict[str, Any], order: list[str]) -> str:
@@ -540,6 +546,9 @@ def check(
     fmt = "json" if as_json else fmt or "text"
     _setup_logging(True)
     verdicts = check_files(list(inputs), target, workers, allow_retired=allow_retired)
+    images = sum(v.images_at_minimum for v in verdicts)
+    if images:  # said once per check, not per file or record
+        click.echo(lower_bound_warning(images, "the token counts held to the limit"), err=True)
     color = fmt == "text" and use_color(sys.stdout)
     click.echo(
         render(fmt, verdicts, target, strict=strict, max_errors=max_errors, color=color),

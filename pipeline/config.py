@@ -398,7 +398,11 @@ def _with_stage_targets(cfg: Config, builder: _Builder) -> Config:
         if "target" in names:
             own = spec.config.target
             if own is None and cfg.target is not None:
-                spec = StageSpec(spec.name, dataclasses.replace(spec.config, target=cfg.target))
+                try:  # the stage's checks run again, now against the run's target
+                    options = dataclasses.replace(spec.config, target=cfg.target)
+                except ConfigValueError as exc:
+                    raise builder.fail(f"stages[{i}].{exc.key}", exc.problem) from None
+                spec = StageSpec(spec.name, options)
             elif own is not None:
                 check(own, f"stages[{i}].target")
         stages.append(spec)
@@ -591,3 +595,13 @@ def token_setting(cfg: Config) -> tuple[str | None, int | None]:
         if limit is None and spec.name != "count_tokens" and target is not None:
             limit = get_target(target).max_tokens_per_example
     return encoding, limit
+
+
+def template_setting(cfg: Config) -> str | None:
+    """The chat template the run's `count_tokens` renders each chat example with (its file,
+    `#name` for a named one), for the report; None when it renders none."""
+    for spec in cfg.stages:
+        if spec.name == "count_tokens":
+            template = spec.config.template()
+            return None if template is None else str(template.source)
+    return None

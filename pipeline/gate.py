@@ -71,6 +71,9 @@ class Verdict:
     records: int = 0
     problems: list[Problem] = field(default_factory=list)
     unreadable: str | None = None  # why the subject could not be read at all
+    # images counted at the documented minimum in the examples held to the token limit: their
+    # counts, and so the limit check, are a lower bound (0: exact)
+    images_at_minimum: int = 0
 
     @property
     def errors(self) -> int:

@@ -355,6 +355,13 @@ WARNINGS: dict[str, tuple[str, str]] = {
         "Classification data with a class of fewer than `min_class_examples` (100) records in the whole dataset (the report's `dataset.legacy_format.classes` has the counts).",
     ),
     # --- count_tokens and token_limit (add their codes below this line) ---
+    "chat_template_failed": (
+        "count_tokens",
+        "The model's chat template (rendered because the target formats examples with it) "
+        "raised for this example, e.g. its `raise_exception` for roles that do not alternate; "
+        "the message has the template's error. The example is kept and its tokens are counted "
+        "by the chat formula instead; the trainer or service may refuse it.",
+    ),
     "over_token_limit": (
         "token_limit",
         "The example has more tokens than the target allows per example and `over_limit` is "

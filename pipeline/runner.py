@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.config import Config, StageSpec, config_sha256, token_setting
+from pipeline.config import Config, StageSpec, config_sha256, template_setting, token_setting
 from pipeline.dataset import Decisions, KeyTable
 from pipeline.engine import Engine, get_engine
 from pipeline.errors import PipelineError
@@ -63,6 +63,7 @@ class UnitResult:
     metrics_path: str = ""  # the unit's metrics part ("" when not written)
     metric_types: dict[str, str] = field(default_factory=dict)  # class of each m_* column
     problems: list[Problem] = field(default_factory=list)  # `inspect` only
+    images_unsized: int = 0  # `inspect` only: images counted at the documented minimum
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,8 @@ def process_unit(unit: Unit) -> UnitResult:
                         keys.setdefault(f"{i}:{col}", []).append(np.asarray(values))
             if _WORKER["inspect"]:
                 result.problems.extend(batch_problems(batch))
+                if "m_images_unsized" in batch:
+                    result.images_unsized += int(batch["m_images_unsized"].fillna(0).sum())
             else:
                 metrics.append(metrics_frame(batch))
     result.keys = {k: np.concatenate(v) for k, v in keys.items()}
@@ -379,7 +382,9 @@ def _run_into(
             target_info=target_info,
             gate=verdict,
             config_sha256=config_sha256(cfg),
-            tokens=token_section(table, *token_setting(cfg), cfg.target),
+            tokens=token_section(
+                table, *token_setting(cfg), cfg.target, template_setting(cfg)
+            ),
             messages=message_section(table),
             expectations=expectations,
             out_dir=out_dir,
@@ -420,6 +425,7 @@ class Inspection:
     problems: list[Problem]
     dataset: dict[str, Any]
     rows_in: int
+    images_at_minimum: int = 0  # over the records counted: their counts are a lower bound
 
 
 def inspect(
@@ -433,4 +439,5 @@ def inspect(
     _decisions, dataset_info = _decide(results, cfg, tally)
     problems = [p for r in results for p in r.problems]
     rows_in = sum(r.rows_in for r in results)
-    return Inspection(_inputs(inputs, results), problems, dataset_info, rows_in)
+    images = sum(r.images_unsized for r in results)
+    return Inspection(_inputs(inputs, results), problems, dataset_info, rows_in, images)

@@ -122,7 +122,10 @@ class TargetProfile:
     message roles and, per role, the keys a message may carry (null for shapes without
     messages); ``role_order``: a rule name from ROLE_ORDERS or null; ``content_types``: content
     part types. Limits are null when not sourced; ``over_limit`` is what the service does with an
-    example over ``max_tokens_per_example``. ``epochs_rule``: ``openai_default`` (3 epochs clamped
+    example over ``max_tokens_per_example``. ``chat_template``: true when the service or trainer
+    formats each chat example with the base model's own (Hugging Face) chat template, so the
+    template's tokens count; false when it has a format of its own (OpenAI); null when not
+    documented. ``epochs_rule``: ``openai_default`` (3 epochs clamped
     so that n * epochs stays within [100, 25000], epochs within [1, 25]), a fixed number, or null.
     """
 
@@ -143,6 +146,7 @@ class TargetProfile:
     max_tokens_per_example: int | None
     over_limit: str | None
     tokenizer: str | None
+    chat_template: bool | None
     price_per_1m_training_tokens: float | None
     price_date: str | None
     epochs_rule: str | int | None
@@ -303,6 +307,7 @@ _FIELDS: dict[str, Callable[[Any], Any] | dict[str, Callable[[Any], Any]]] = {
     "max_tokens_per_example": _nullable(_int),
     "over_limit": _nullable(_one_of(OVER_LIMIT)),
     "tokenizer": _nullable(_one_of(TOKENIZERS)),
+    "chat_template": _nullable(_bool),
     "price_per_1m_training_tokens": _nullable(_number),
     "price_date": _nullable(_partial_date),
     "epochs_rule": _nullable(_epochs),
@@ -540,6 +545,10 @@ def profiles_markdown(directory: Path | None = None) -> str:
         "- **tokens/example**: maximum tokens of one training example; **over limit**: what the",
         "  service does with a longer one (`truncate` = cut from the end, `reject`).",
         "- **tokenizer**: a tiktoken encoding, or `hf` = the model's own Hugging Face tokenizer.",
+        "- **chat template**: `yes` = each chat example is formatted with the base model's own",
+        "  chat template (its tokens are billed and count toward the limit; `count_tokens`",
+        "  renders it when given the model's files), `no` = the service's own format, `—` = not",
+        "  documented.",
         "- **price**: USD per 1M training tokens (billed tokens = tokens in file × epochs),",
         "  with the date of the price source.",
         "- **shutdown**: `training` = no new fine-tuning jobs from that day; `model` = the base",
@@ -549,9 +558,9 @@ def profiles_markdown(directory: Path | None = None) -> str:
         "  `PEERS` (the trainers' own code); the full entries are listed at the end.",
         "- **checked**: the date of the reference the facts were taken from.",
         "",
-        "| name | formats | tokens/example | over limit | tokenizer | max file | min examples "
-        "| price / 1M (date) | shutdown | sources | checked |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| name | formats | tokens/example | over limit | tokenizer | chat template | max file "
+        "| min examples | price / 1M (date) | shutdown | sources | checked |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in profiles:
         tags = ", ".join(s.split()[0] for s in p.sources)
@@ -561,6 +570,7 @@ def profiles_markdown(directory: Path | None = None) -> str:
             _cell(p.max_tokens_per_example),
             _cell(p.over_limit),
             _cell(p.tokenizer),
+            _NULL if p.chat_template is None else ("yes" if p.chat_template else "no"),
             _bytes(p.max_file_bytes),
             _cell(p.min_examples),
             _price(p),

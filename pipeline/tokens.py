@@ -468,14 +468,16 @@ class ModelCosts:
     Images: `detail: low` costs `image_base` ("only represented by 85 tokens regardless of its
     size", gpt-4o); `high`/`auto` cost `image_base + image_tile * tiles`, the tiles of 512 px
     after scaling to fit 2048 x 2048 and then the shortest side down to 768. `image_base` None:
-    the target documents no image formula, so images count 0 and the total is a lower bound.
-    Tools: `num_tokens_for_tools` of the OpenAI cookbook with `func_init` (7 for gpt-4o/4o-mini,
-    10 for gpt-3.5-turbo/gpt-4; the other constants are the same for both).
+    the target documents no formula from the image's size, so each image counts `image_floor`
+    (the documented minimum per image, 0 when none is documented) and the total is a lower
+    bound. Tools: `num_tokens_for_tools` of the OpenAI cookbook with `func_init` (7 for
+    gpt-4o/4o-mini, 10 for gpt-3.5-turbo/gpt-4; the other constants are the same for both).
     """
 
     image_base: int | None = 85
     image_tile: int = 170
     func_init: int = 7
+    image_floor: int = 0
 
 
 GPT_4O = ModelCosts()
@@ -491,11 +493,23 @@ _MODEL_COSTS: tuple[tuple[str, ModelCosts], ...] = (
 )
 PROP_INIT, PROP_KEY, ENUM_INIT, ENUM_ITEM, FUNC_END = 3, 3, -3, 3, 12
 
+# provider -> tokens per image where the provider documents a per-image figure but no formula
+# from the image's size; each is the minimum, so the total stays a lower bound:
+# - vertex: Gemini's `generationConfig.mediaResolution` "LOW 64 tokens/image, MEDIUM 256, HIGH
+#   256 + 256 x pan-and-scan; default HIGH" (Vertex AI image tuning pages [V5]): the default
+#   HIGH counts 256 and pan-and-scan crops add more (a line's own mediaResolution is not read:
+#   the canonical record does not carry generationConfig);
+# - bedrock: Llama 3.2 "image ≈ 1,601-6,404 tokens" (Bedrock customization limits [B1]): the
+#   minimum 1,601; Nova's figure is not documented, and its images count the same.
+# Together, Fireworks and Mistral document no figure: their images count 0 (a lower bound).
+_IMAGE_FLOOR: dict[str, int] = {"vertex": 256, "bedrock": 1601}
+
 
 @functools.lru_cache(maxsize=64)
 def model_costs(target: str | None) -> ModelCosts:
     """The costs of a target's model; without a target, gpt-4o's (the generic OpenAI rules).
-    A target whose provider documents no image formula gets `image_base=None`."""
+    A target whose provider documents no image formula gets `image_base=None` and its
+    documented minimum per image as `image_floor` (Vertex 256, Bedrock 1,601, others 0)."""
     if target is None:
         return GPT_4O
     from pipeline.targets import get_target
@@ -506,7 +520,7 @@ def model_costs(target: str | None) -> ModelCosts:
         for prefix, costs in _MODEL_COSTS:
             if model.startswith(prefix):
                 return costs
-    return ModelCosts(None, 0, GPT_4O.func_init)
+    return ModelCosts(None, 0, GPT_4O.func_init, _IMAGE_FLOOR.get(profile.provider, 0))
 
 
 def _image_size(url: str) -> tuple[int, int] | None:
@@ -541,9 +555,10 @@ def _tiles(width: int, height: int) -> int:
 @functools.lru_cache(maxsize=1024)
 def image_tokens(url: str, detail: str, costs: ModelCosts) -> tuple[int, bool]:
     """(tokens, exact) of one image: low detail is exact; high/auto from the data URL's size,
-    else (an http(s) URL, never fetched) the minimum of one tile and not exact."""
+    else (an http(s) URL, never fetched) the minimum of one tile and not exact; on a target
+    without a formula, its documented minimum per image (`image_floor`), not exact."""
     if costs.image_base is None:
-        return 0, False
+        return costs.image_floor, False
     if detail == "low":
         return costs.image_base, True
     size = _image_size(url)

@@ -85,3 +85,51 @@ def test_unknown_target_exits_2(tmp_path: Path) -> None:
     f = write(tmp_path / "ok.jsonl", [chat(0)])
     result = CliRunner().invoke(main, ["check", str(f), "--target", "openai:gpt-4o-mini"])
     assert result.exit_code == 2 and "did you mean" in result.output
+
+
+VISION = "openai:gpt-4o-2024-08-06"
+
+
+def vision(url: str, detail: str = "high") -> dict[str, object]:
+    image = {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+    return {"messages": [{"role": "user", "content": [{"type": "text", "text": "What?"}, image]},
+                         {"role": "assistant", "content": "A cat."}]}
+
+
+def test_check_warns_once_when_images_count_at_the_minimum(tmp_path: Path) -> None:
+    from tests.test_tokens import png_data_url
+
+    url = "https://example.com/cat.png"  # not fetched: high detail counts base + one tile
+    a = write(tmp_path / "a.jsonl", [vision(url), vision(url, "low"), vision(png_data_url(64, 64))]
+              + [chat(i) for i in range(10)])
+    b = write(tmp_path / "b.jsonl", [vision(url), vision(url)] + [chat(i) for i in range(10)])
+    result = CliRunner().invoke(main, ["check", str(a), str(b), "--target", VISION, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = orjson.loads(result.stdout)
+    # low detail is exact (85 "regardless of its size"), a data URL's size is read: only the
+    # high-detail URLs are at the minimum
+    assert [f["images_at_minimum"] for f in doc["files"]] == [1, 2]
+    assert doc["summary"]["images_at_minimum"] == 3
+    assert result.stderr.count("warning:") == 1, result.stderr  # once, not per file
+    assert "3 image(s) count at the documented minimum" in result.stderr
+    assert "lower bound" in result.stderr
+    summary = tmp_path / "summary.md"
+    CliRunner().invoke(main, ["check", str(a), str(b), "--target", VISION, "--summary",
+                              str(summary)])
+    assert "3 image(s) count at the documented minimum" in summary.read_text(encoding="utf-8")
+    # the pipeline's own loop (any format) finds the same
+    for streamed, looped in zip(check_files([str(a), str(b)], VISION),
+                                check_files([str(a), str(b)], VISION, stream=False), strict=True):
+        assert streamed.images_at_minimum == looped.images_at_minimum
+
+
+def test_check_says_nothing_of_images_when_counts_are_exact(tmp_path: Path) -> None:
+    from tests.test_tokens import png_data_url
+
+    f = write(tmp_path / "a.jsonl", [vision(png_data_url(512, 512))] + [chat(i) for i in range(10)])
+    result = CliRunner().invoke(main, ["check", str(f), "--target", VISION])
+    assert result.exit_code == 0 and "warning:" not in result.stderr, result.output
+    # a target without a per-example limit holds no count to one: nothing to warn about
+    result = CliRunner().invoke(main, ["check", str(f), "--target", "together", "--json"])
+    assert orjson.loads(result.stdout)["summary"]["images_at_minimum"] == 0
+    assert "warning:" not in result.stderr

@@ -402,3 +402,32 @@ def test_a_missing_tokenizer_json_is_a_config_error(tmp_path: Path) -> None:
         run_config(tmp_path, {"input": {"paths": [str(src)]},
                               "stages": [{"name": "count_tokens",
                                           "tokenizer": str(tmp_path / "nope.json")}]})
+
+
+@pytest.mark.parametrize(
+    ("target", "line", "per_image"),
+    [
+        # a Vertex line with a fileData image: 256 at the default HIGH media resolution
+        ("vertex:gemini",
+         {"contents": [{"role": "user", "parts": [
+             {"text": "What?"}, {"fileData": {"mimeType": "image/png",
+                                              "fileUri": "gs://b/cat.png"}}]},
+             {"role": "model", "parts": [{"text": "A cat."}]}]}, 256),
+        # a Bedrock Converse line with an S3 image: Llama 3.2's minimum of 1,601
+        ("bedrock:conversation",
+         {"schemaVersion": "bedrock-conversation-2024", "messages": [
+             {"role": "user", "content": [{"text": "What?"}, {"image": {
+                 "format": "png", "source": {"s3Location": {"uri": "s3://b/cat.png"}}}}]},
+             {"role": "assistant", "content": [{"text": "A cat."}]}]}, 1601),
+    ],
+)
+def test_vertex_and_bedrock_images_count_their_documented_minimum(
+    tmp_path: Path, target: str, line: dict[str, Any], per_image: int
+) -> None:
+    src = write_jsonl(tmp_path / "v.jsonl", [line, line])
+    report = run_config(tmp_path, {"input": {"paths": [str(src)]}, "target": target,
+                                   "stages": ["count_tokens"]})
+    tokens = report["tokens"]
+    assert tokens["image_tokens"] == 2 * per_image
+    assert tokens["images_at_minimum"] == 2 and tokens["lower_bound"]
+    assert tokens["splits"]["train"]["min"] > per_image

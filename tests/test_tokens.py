@@ -644,3 +644,29 @@ def test_image_urls_are_not_fetched_and_count_at_the_minimum() -> None:
     other = count_chat(enc, _image_message(png_data_url(64, 64)),
                        costs=tokens.model_costs("together"))
     assert (other.image_tokens, other.images_unsized) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("target", "per_image"),
+    [
+        # Vertex: "mediaResolution ... LOW 64 tokens/image, MEDIUM 256, HIGH 256 +
+        # 256×pan-and-scan; default HIGH" (providers.md [V5]): 256, and a lower bound
+        ("vertex:gemini", 256),
+        # Bedrock Llama 3.2: "image ≈ 1,601–6,404 tokens" (providers.md [B1]): the minimum
+        ("bedrock:conversation", 1601),
+        # Together, Fireworks, Mistral: no figure documented: 0, and a lower bound
+        ("together", 0),
+        ("fireworks", 0),
+        ("mistral", 0),
+    ],
+)
+def test_images_on_targets_with_a_documented_figure_count_its_minimum(
+    target: str, per_image: int
+) -> None:
+    enc = tokens.get_encoding("o200k_base")
+    costs = tokens.model_costs(target)
+    for url in (png_data_url(4000, 3000), png_data_url(64, 64), "gs://bucket/cat.png"):
+        got = count_chat(enc, _image_message(url) + _image_message(url, "low"), costs=costs)
+        assert (got.image_tokens, got.images_unsized) == (2 * per_image, 2), (target, url)
+        plain = count_chat(enc, [{"role": "user", "content": []}] * 2, costs=costs)
+        assert got.total == plain.total + 2 * per_image

@@ -705,3 +705,25 @@ def test_the_shortcut_takes_ordinary_records(target: str | None) -> None:
         row = {"kind": "chat", **rec, "_record": rec, "_source": "s.jsonl"}
         assert not validator.clean(row), rec
         assert findings(validator, row) != Findings(None, None, (), (), ())
+
+
+def test_images_only_on_the_models_listed_for_vision_fine_tuning() -> None:
+    # openai_rules.md §2.2: OpenAI lists gpt-4o-2024-08-06 (the "only model listed") for vision
+    # fine-tuning [S12]; Azure also lists gpt-4.1-2025-04-14 [S19]. Every other OpenAI or Azure
+    # OpenAI chat model refuses an image with image_unsupported, before any token is counted.
+    from pipeline.targets import load_profiles
+
+    vision = {"openai:gpt-4o-2024-08-06", "azure:gpt-4o-2024-08-06", "azure:gpt-4.1-2025-04-14"}
+    rec = chat({"role": "user", "content": [{"type": "text", "text": "What?"},
+                                            img("data:image/png;base64,iVBORw0KGgo=")]}, A)
+    seen = set()
+    for name, profile in sorted(load_profiles().items()):
+        if profile.provider not in ("openai", "azure") or "chat" not in profile.formats:
+            continue
+        if profile.tokenizer not in ("cl100k_base", "o200k_base"):
+            continue  # Azure's open models (Llama, Qwen ...) are not OpenAI models
+        seen.add(name)
+        assert profile.vision.supported == (name in vision), name
+        found = codes(rec, name)
+        assert ("image_unsupported" in found) == (name not in vision), (name, found)
+    assert vision <= seen and len(seen) > len(vision)

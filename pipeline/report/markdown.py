@@ -323,8 +323,15 @@ def _tokens(report: Mapping[str, Any]) -> list[str]:
                  else None),
                 (
                     "lower bound",
-                    f"yes: {num(tokens.get('images_at_minimum'))} image(s) given by URL (not "
-                    "fetched) counted at the minimum" if tokens.get("lower_bound") else None,
+                    f"yes: {num(tokens.get('images_at_minimum'))} image(s) counted at the "
+                    "documented minimum (given by URL and not fetched, or a target whose "
+                    "figure is a minimum)" if tokens.get("lower_bound") else None,
+                ),
+                (
+                    "chat template",
+                    code(tokens["chat_template"], cell=False)
+                    if tokens.get("chat_template")
+                    else None,
                 ),
                 ("counts", tokens.get("approximation")),
             ]

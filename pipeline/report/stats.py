@@ -44,20 +44,33 @@ def _edges(top: int) -> list[int]:
     return [i * width for i in range(HISTOGRAM_BINS + 1)]
 
 
-def approximation(encoding: str | None, target: str | None) -> str | None:
-    """What the counts approximate, or None when they use the target's own encoding."""
+def approximation(
+    encoding: str | None, target: str | None, chat_template: str | None = None
+) -> str | None:
+    """What the counts approximate, or None when they use the target's own encoding (and,
+    for a target that formats examples with the model's chat template, that template)."""
     if encoding is None:
         return None
-    tokenizer = None
+    profile = None
     if target is not None:
         from pipeline.targets import get_target
 
-        tokenizer = get_target(target).tokenizer
+        profile = get_target(target)
+    tokenizer = profile.tokenizer if profile is not None else None
     if encoding.startswith("tokenizer.json:"):
-        return (
+        if chat_template is not None:
+            return None
+        text = (
             f"counted with the model's own {encoding}; the chat formula's per-message figures "
             "stand in for its chat template's tokens"
         )
+        if profile is not None and profile.chat_template:
+            text += (
+                f" ({target} formats examples with the model's chat template, but none was "
+                "found beside the tokenizer.json: chat_template.jinja, or chat_template in "
+                "tokenizer_config.json; set count_tokens.chat_template)"
+            )
+        return text
     if tokenizer == encoding or (target is None and encoding == "o200k_base"):
         return None
     own = f"its {tokenizer} tokenizer" if tokenizer else "a tokenizer that is not public"
@@ -68,11 +81,16 @@ def approximation(encoding: str | None, target: str | None) -> str | None:
 
 
 def token_section(
-    metrics: pd.DataFrame, encoding: str | None, limit: int | None, target: str | None = None
+    metrics: pd.DataFrame,
+    encoding: str | None,
+    limit: int | None,
+    target: str | None = None,
+    chat_template: str | None = None,
 ) -> dict[str, Any]:
     """`tokens`: per-split statistics of `tokens_total` and a histogram of both splits, the
-    image tokens included in them and whether they are a lower bound (images given by URL are
-    not fetched: counted at the minimum), and what the counts approximate."""
+    image tokens included in them and whether they are a lower bound (images counted at the
+    documented minimum: given by URL and not fetched, or on a target whose figure is a
+    minimum), the chat template the counts rendered, and what the counts approximate."""
     per_split = {s: _column(metrics, "tokens_total", s) for s in SPLITS}
     images = sum(int(_column(metrics, "tokens_image", s).sum()) for s in SPLITS)
     unsized = sum(int(_column(metrics, "images_unsized", s).sum()) for s in SPLITS)
@@ -93,7 +111,8 @@ def token_section(
         "image_tokens": images,
         "images_at_minimum": unsized,
         "lower_bound": unsized > 0,
-        "approximation": approximation(encoding, target),
+        "chat_template": chat_template,
+        "approximation": approximation(encoding, target, chat_template),
     }
 
 
