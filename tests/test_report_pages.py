@@ -514,3 +514,29 @@ def test_golden_pages_reference_nothing_outside(path: Path) -> None:
     page = render_html(orjson.loads(path.read_bytes())).lower()
     assert "src=" not in page and "<link" not in page and "@import" not in page
     assert not re.search(r"url\(\s*['\"]?https?:", page)
+
+
+def test_both_pages_say_when_token_counts_are_a_lower_bound_or_an_approximation() -> None:
+    report = full_report()
+    report["tokens"].update(
+        {
+            "image_tokens": 2560,
+            "images_at_minimum": 10,
+            "lower_bound": True,
+            "chat_template": "model/chat_template.jinja",
+            "approximation": None,
+        }
+    )
+    md, page = render_markdown(report), render_html(report)
+    for shown in (md, page):
+        assert "2,560" in shown  # the image tokens
+        assert "10 image(s) counted at the documented minimum" in shown
+        assert "model/chat_template.jinja" in shown
+    report["tokens"].update(
+        {"image_tokens": 0, "images_at_minimum": 0, "lower_bound": False, "chat_template": None}
+    )
+    report["tokens"]["approximation"] = "approximated with o200k_base: no tokenizer.json given"
+    md, page = render_markdown(report), render_html(report)
+    for shown in (md, page):
+        assert "approximated with o200k_base: no tokenizer.json given" in shown
+        assert "counted at the documented minimum" not in shown

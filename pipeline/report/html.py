@@ -337,6 +337,11 @@ def _tokens(report: Mapping[str, Any], limits: Mapping[str, Any]) -> dict[str, A
         "edges": edges,
         "counts": counts,
         "totals": _dict(limits.get("tokens")),
+        "image_tokens": tokens.get("image_tokens") or None,
+        "lower_bound": bool(tokens.get("lower_bound")),
+        "images_at_minimum": tokens.get("images_at_minimum"),
+        "chat_template": tokens.get("chat_template"),
+        "approximation": tokens.get("approximation"),
     }
 
 
