@@ -50,7 +50,7 @@ import importlib.metadata
 import math
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -478,6 +478,25 @@ class ModelCosts:
     image_tile: int = 170
     func_init: int = 7
     image_floor: int = 0
+    floor_exact: bool = False  # `image_floor` is the exact figure, not a minimum
+    # (setting value, tokens per image, exact) of a per-line setting that fixes the figure:
+    # Vertex's `generationConfig.mediaResolution`, read from the source line (`for_line`)
+    resolutions: tuple[tuple[str, int, bool], ...] = ()
+
+    def for_line(self, original: object) -> ModelCosts:
+        """These costs for one source line: its `generationConfig.mediaResolution` (Vertex)
+        picks the figure per image; without one (or on other targets) they are unchanged."""
+        if not self.resolutions or not isinstance(original, Mapping):
+            return self
+        config = original.get("generationConfig")
+        setting = config.get("mediaResolution") if isinstance(config, Mapping) else None
+        if not isinstance(setting, str):
+            return self
+        name = setting.upper().removeprefix("MEDIA_RESOLUTION_")
+        for value, tokens, exact in self.resolutions:
+            if name == value:
+                return replace(self, image_floor=tokens, floor_exact=exact, resolutions=())
+        return self
 
 
 GPT_4O = ModelCosts()
@@ -497,12 +516,17 @@ PROP_INIT, PROP_KEY, ENUM_INIT, ENUM_ITEM, FUNC_END = 3, 3, -3, 3, 12
 # from the image's size; each is the minimum, so the total stays a lower bound:
 # - vertex: Gemini's `generationConfig.mediaResolution` "LOW 64 tokens/image, MEDIUM 256, HIGH
 #   256 + 256 x pan-and-scan; default HIGH" (Vertex AI image tuning pages [V5]): the default
-#   HIGH counts 256 and pan-and-scan crops add more (a line's own mediaResolution is not read:
-#   the canonical record does not carry generationConfig);
+#   HIGH counts 256 and pan-and-scan crops add more (a line's own mediaResolution is read from
+#   the source line: `_RESOLUTIONS`);
 # - bedrock: Llama 3.2 "image ≈ 1,601-6,404 tokens" (Bedrock customization limits [B1]): the
 #   minimum 1,601; Nova's figure is not documented, and its images count the same.
 # Together, Fireworks and Mistral document no figure: their images count 0 (a lower bound).
 _IMAGE_FLOOR: dict[str, int] = {"vertex": 256, "bedrock": 1601}
+# A Vertex line's own `generationConfig.mediaResolution` (LOW / MEDIUM / HIGH, also spelled
+# MEDIA_RESOLUTION_LOW ...) gives its figure: LOW 64 and MEDIUM 256 are exact, HIGH 256 a minimum.
+_RESOLUTIONS: dict[str, tuple[tuple[str, int, bool], ...]] = {
+    "vertex": (("LOW", 64, True), ("MEDIUM", 256, True), ("HIGH", 256, False))
+}
 
 
 @functools.lru_cache(maxsize=64)
@@ -520,7 +544,13 @@ def model_costs(target: str | None) -> ModelCosts:
         for prefix, costs in _MODEL_COSTS:
             if model.startswith(prefix):
                 return costs
-    return ModelCosts(None, 0, GPT_4O.func_init, _IMAGE_FLOOR.get(profile.provider, 0))
+    return ModelCosts(
+        None,
+        0,
+        GPT_4O.func_init,
+        _IMAGE_FLOOR.get(profile.provider, 0),
+        resolutions=_RESOLUTIONS.get(profile.provider, ()),
+    )
 
 
 def _image_size(url: str) -> tuple[int, int] | None:
@@ -558,7 +588,7 @@ def image_tokens(url: str, detail: str, costs: ModelCosts) -> tuple[int, bool]:
     else (an http(s) URL, never fetched) the minimum of one tile and not exact; on a target
     without a formula, its documented minimum per image (`image_floor`), not exact."""
     if costs.image_base is None:
-        return costs.image_floor, False
+        return costs.image_floor, costs.floor_exact
     if detail == "low":
         return costs.image_base, True
     size = _image_size(url)
@@ -898,7 +928,11 @@ def record_row(
     kind = record.get("kind")
     if kind in ("chat", "kto"):  # a KTO example is a conversation ending on its judged answer
         return chat_row(
-            enc, record.get("messages"), record.get("tools"), record.get("functions"), costs
+            enc,
+            record.get("messages"),
+            record.get("tools"),
+            record.get("functions"),
+            costs.for_line(record.get("_record")),
         )
     if kind == "prompt_completion":
         return prompt_completion_row(enc, record.get("prompt"), record.get("completion"))
@@ -936,12 +970,16 @@ def measure(
     for kind in pd.unique(kinds):
         mask = pd.Series(kinds == kind, index=batch.index)
         if kind in ("chat", "kto"):
+            originals = (
+                _column(batch, "_record", mask) if costs.resolutions else [None] * int(mask.sum())
+            )
             rows = [
-                chat_row(enc, m, t, f, costs)
-                for m, t, f in zip(
+                chat_row(enc, m, t, f, costs.for_line(o))
+                for m, t, f, o in zip(
                     _column(batch, "messages", mask),
                     _column(batch, "tools", mask),
                     _column(batch, "functions", mask),
+                    originals,
                     strict=True,
                 )
             ]

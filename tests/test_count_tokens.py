@@ -431,3 +431,33 @@ def test_vertex_and_bedrock_images_count_their_documented_minimum(
     assert tokens["image_tokens"] == 2 * per_image
     assert tokens["images_at_minimum"] == 2 and tokens["lower_bound"]
     assert tokens["splits"]["train"]["min"] > per_image
+
+
+@pytest.mark.parametrize(
+    ("resolution", "per_image", "exact"),
+    [
+        ("MEDIA_RESOLUTION_LOW", 64, True),
+        ("LOW", 64, True),
+        ("MEDIA_RESOLUTION_MEDIUM", 256, True),
+        ("MEDIA_RESOLUTION_HIGH", 256, False),
+        (None, 256, False),  # the default is HIGH
+    ],
+)
+def test_a_vertex_lines_media_resolution_picks_its_image_figure(
+    tmp_path: Path, resolution: str | None, per_image: int, exact: bool
+) -> None:
+    # "generationConfig.mediaResolution per line (LOW 64 tokens/image, MEDIUM 256, HIGH 256 +
+    # 256 x pan-and-scan; default HIGH)" (Vertex AI image tuning pages, providers.md [V5])
+    line: dict[str, Any] = {"contents": [{"role": "user", "parts": [
+        {"text": "What?"}, {"fileData": {"mimeType": "image/png", "fileUri": "gs://b/cat.png"}},
+        {"fileData": {"mimeType": "image/png", "fileUri": "gs://b/dog.png"}}]},
+        {"role": "model", "parts": [{"text": "Two pets."}]}]}
+    if resolution is not None:
+        line["generationConfig"] = {"mediaResolution": resolution}
+    src = write_jsonl(tmp_path / "v.jsonl", [line])
+    report = run_config(tmp_path, {"input": {"paths": [str(src)]}, "target": "vertex:gemini",
+                                   "stages": ["count_tokens"]})
+    tokens = report["tokens"]
+    assert tokens["image_tokens"] == 2 * per_image
+    assert tokens["images_at_minimum"] == (0 if exact else 2)
+    assert bool(tokens["lower_bound"]) is not exact
