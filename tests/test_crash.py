@@ -173,6 +173,46 @@ def test_a_signal_stops_the_run_cleanly(
     assert running_in_group(proc.pid) == []  # no worker left running
 
 
+def forkserver_in_group(pgid: int) -> bool:
+    """Whether the run's forkserver process has started (it may still be importing): a child
+    of the run (the group's leader) whose command line names it."""
+    try:
+        children = Path(f"/proc/{pgid}/task/{pgid}/children").read_text().split()
+    except OSError:
+        return False
+    for pid in children:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multiprocessing.forkserver" in cmdline:
+            return True
+    return False
+
+
+def test_ctrl_c_while_the_forkserver_starts_is_one_line(
+    tmp_path: Path, inputs: tuple[Path, Path]
+) -> None:
+    """Ctrl-C reaches every process of the group, the forkserver too, which may still be
+    importing: it must not print a KeyboardInterrupt traceback of its own."""
+    for attempt, delay in enumerate((0, 0.005, 0.01, 0.02, 0.04, 0.08)):
+        out = tmp_path / f"out{attempt}"
+        proc = start(config(tmp_path, inputs[1], out), start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not forkserver_in_group(proc.pid):
+            assert proc.poll() is None, proc.communicate()[1].decode()
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        time.sleep(delay)  # the forkserver is starting: at once, or a little later
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+        lines = err.decode().splitlines()
+        assert proc.returncode == 130, err.decode()
+        assert lines == [lines[0]] and lines[0].startswith("ftprep: stopped by SIGINT"), (
+            f"Ctrl-C {delay} s after the forkserver started:\n" + "\n".join(lines)
+        )
+
+
 def test_a_full_disk_is_one_line_exit_2_and_no_partial_output(
     tmp_path: Path, inputs: tuple[Path, Path]
 ) -> None:

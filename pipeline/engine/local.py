@@ -78,6 +78,7 @@ class LocalEngine:
         finished = False
         try:
             with _main_module_hidden(), _own_package_only():
+                _start_forkserver()
                 pool = ProcessPoolExecutor(
                     self.workers,
                     mp_context=ctx,
@@ -133,6 +134,24 @@ def _stop(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+
+
+def _start_forkserver() -> None:
+    """Start the forkserver (if it is not running) with SIGINT blocked. The blocked mask
+    crosses fork and exec, so Ctrl-C, which reaches the whole process group, cannot interrupt
+    the forkserver while it is still importing (it printed a KeyboardInterrupt traceback);
+    `worker_signals`, its first preload, ignores SIGINT and unblocks it. In this process a
+    Ctrl-C meanwhile stays pending and is raised when the mask is restored. The resource
+    tracker starts first: starting it unblocks SIGINT (it blocks and unblocks it around its
+    own start)."""
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _hello(scratch: Path, workers: int) -> int:
