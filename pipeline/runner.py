@@ -232,10 +232,11 @@ def _decide(
         prefix = f"{i}:"
         gathered: dict[str, list[np.ndarray]] = {}
         for r in results:
-            for key, values in r.keys.items():
-                if key.startswith(prefix):
-                    gathered.setdefault(key[len(prefix) :], []).append(values)
+            for key in [k for k in r.keys if k.startswith(prefix)]:
+                # taken out of the unit: the joined column is the only copy from here on
+                gathered.setdefault(key[len(prefix) :], []).append(r.keys.pop(key))
         columns = {k: _joined(v) for k, v in gathered.items()}
+        del gathered
         table = KeyTable(source, line, columns, nbytes, record_sources)
         alive = decisions.alive()
         decide = entries[spec.name].decide
