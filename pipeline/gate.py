@@ -494,10 +494,11 @@ def run_expectations(
     """Run expectation suites over the metrics of the kept records and a one-row dataset table.
 
     `metrics` is the metrics table (rows whose `split` is not train or validation are left
-    out), or some of its columns, all of the table being named by `columns` (what a message
-    about a missing column lists); `dataset` the dataset facts (`dataset_row`). Every suite is loaded and checked before
-    anything runs (`load_suite`: a bad suite raises `PipelineError`, exit 2). Returns, per
-    suite, plain JSON-able results in suite order, the same for the same inputs (docs/gate.md).
+    out), or some of its columns, all of the table's being named by `columns` (what a message
+    about a missing column lists); `dataset` the dataset facts (`dataset_row`). Every suite is
+    loaded and checked before anything runs (`load_suite`: a bad suite raises `PipelineError`,
+    exit 2). Returns, per suite, plain JSON-able results in suite order, the same for the same
+    inputs (docs/gate.md).
     An expectation on a column the table lacks fails with a message; it does not raise.
     """
     loaded = [load_suite(p) for p in suites]
