@@ -36,7 +36,7 @@ from typing import Any
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "bench" / "data"
+DATA = ROOT / "bench" / "data"  # --data DIR elsewhere
 RESULTS = ROOT / "bench" / "results"
 PY = sys.executable
 FTPREP = [str(Path(PY).parent / "ftprep")]  # the console script of this environment
@@ -60,7 +60,7 @@ def measure(args: list[str]) -> dict[str, Any]:
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = psutil.Process(proc.pid)
     cpu: dict[int, float] = {}
-    peak_one = peak_tree = 0
+    peak_one = peak_tree = peak_parent = 0
     while proc.poll() is None:
         try:
             procs = [root, *root.children(recursive=True)]
@@ -75,6 +75,8 @@ def measure(args: list[str]) -> dict[str, Any]:
                 continue
             cpu[p.pid] = times.user + times.system
             tree += rss
+            if p.pid == proc.pid:
+                peak_parent = max(peak_parent, rss)
             peak_one = max(peak_one, rss)
         peak_tree = max(peak_tree, tree)
         time.sleep(0.05)
@@ -87,6 +89,7 @@ def measure(args: list[str]) -> dict[str, Any]:
         # the forkserver's are never reaped by the command
         "cpu_s": round(sum(cpu.values()), 2),
         "peak_rss_largest_mib": round(peak_one / 2**20),
+        "peak_rss_parent_mib": round(peak_parent / 2**20),
         "peak_rss_tree_mib": round(peak_tree / 2**20),
         "exit": proc.returncode,
         "stderr_tail": err.decode(errors="replace")[-300:] if proc.returncode > 1 else "",
@@ -105,7 +108,7 @@ def config(path: Path, stages: list[str], out: Path) -> Path:
     return cfg
 
 
-def generate(mb: int, csv_rows: int) -> dict[str, Path]:
+def generate(mb: int, csv_rows: int, csv: bool = True) -> dict[str, Path]:
     DATA.mkdir(parents=True, exist_ok=True)
     files = {
         "chat": DATA / f"chat_{mb}mb.jsonl",
@@ -114,7 +117,7 @@ def generate(mb: int, csv_rows: int) -> dict[str, Path]:
         "csv_big": DATA / f"pc_{csv_rows}.csv",
     }
     for key, path in files.items():
-        if path.exists():
+        if path.exists() or (not csv and key.startswith("csv")):
             continue
         if key.startswith("chat"):
             size = mb if key == "chat" else max(1, mb // 10)
@@ -160,14 +163,19 @@ def cases(files: dict[str, Path], out: Path) -> dict[str, tuple[list[str], Path]
 
 
 def main() -> None:
+    global DATA
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--mb", type=int, default=300, help="size of the chat JSONL (MB)")
     parser.add_argument("--csv-rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--only", help="comma-separated case names (floor always runs)")
+    parser.add_argument("--data", type=Path, help=f"where data and outputs go (default {DATA})")
     args = parser.parse_args()
+    if args.data is not None:
+        DATA = args.data.resolve()
 
-    files = generate(args.mb, args.csv_rows)
+    wanted = set(args.only.split(",")) if args.only else None
+    files = generate(args.mb, args.csv_rows, csv=wanted is None or any("csv" in w for w in wanted))
     out = DATA / "scale_out"
     todo = cases(files, out)
     if args.only:
@@ -190,7 +198,7 @@ def main() -> None:
         rows.append(
             {
                 "case": name,
-                "input": str(path.relative_to(ROOT)),
+                "input": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
                 "input_mb": round(path.stat().st_size / 1e6, 1),
                 **{k: v for k, v in b.items() if k != "stderr_tail"},
                 "mb_per_s": round(path.stat().st_size / 1e6 / b["wall_s"], 1),
@@ -211,6 +219,9 @@ def main() -> None:
         derived["memory_ratio_largest"] = round(
             by["cds"]["peak_rss_largest_mib"] / by["cds_small"]["peak_rss_largest_mib"], 2
         )
+        derived["memory_ratio_parent"] = round(
+            by["cds"]["peak_rss_parent_mib"] / by["cds_small"]["peak_rss_parent_mib"], 2
+        )
         derived["memory_ratio_tree"] = round(
             by["cds"]["peak_rss_tree_mib"] / by["cds_small"]["peak_rss_tree_mib"], 2
         )
@@ -228,17 +239,18 @@ def main() -> None:
     target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(
         f"{'case':<12} {'MB':>7} {'wall s':>8} {'ratio':>6} {'CPU s':>8} {'RSS max':>8} "
-        f"{'RSS tree':>9} {'MB/s':>7} exit"
+        f"{'parent':>7} {'RSS tree':>9} {'MB/s':>7} exit"
     )
     for r in rows:
         ratio = f"{r['ratio_to_floor']:.2f}" if r["ratio_to_floor"] is not None else "-"
         print(
             f"{r['case']:<12} {r['input_mb']:>7.1f} {r['wall_s']:>8.2f} {ratio:>6} "
-            f"{r['cpu_s']:>8.1f} {r['peak_rss_largest_mib']:>8} {r['peak_rss_tree_mib']:>9} "
+            f"{r['cpu_s']:>8.1f} {r['peak_rss_largest_mib']:>8} {r['peak_rss_parent_mib']:>7} "
+            f"{r['peak_rss_tree_mib']:>9} "
             f"{r['mb_per_s']:>7.1f} {r['exit']}"
         )
     print(f"derived: {derived}; load {result['load_before']} -> {result['load_after']}")
-    print(f"written: {target.relative_to(ROOT)}")
+    print(f"written: {target}")
 
 
 if __name__ == "__main__":

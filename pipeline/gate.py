@@ -112,12 +112,14 @@ def assess_run(
     subject: str,
     totals: Mapping[str, int],
     dataset: Mapping[str, Any],
-    metrics: pd.DataFrame,
+    metrics_path: Path,
 ) -> tuple[Verdict, list[dict[str, Any]]]:
     """The verdict of a run, and the results of its expectation suites.
 
     It fails on a broken target limit (the dataset decisions' gate reasons), on more rejected
-    records than `gate.max_rejected_share`, and on a failed error-level expectation.
+    records than `gate.max_rejected_share`, and on a failed error-level expectation. Suites
+    read the kept records' rows of `metrics_path` (metrics.parquet), only the columns they name
+    (`record_columns`), and the frame is let go before this returns.
     """
     problems = dataset_problems(dataset)
     rows_in, rejected = totals["rows_in"], totals["rejected"]
@@ -135,11 +137,37 @@ def assess_run(
         )
     results: list[dict[str, Any]] = []
     if gate.expectations:
-        kept = metrics[metrics["split"].isin(["train", "validation"])] if "split" in metrics else metrics
+        from pipeline.write.metrics import read_kept
+
+        suites = [Path(p) for p in gate.expectations]
+        kept, names = read_kept(metrics_path, record_columns(suites))
         row = dataset_row(totals, dataset, kept)
-        results = run_expectations([Path(p) for p in gate.expectations], kept, row)
+        results = run_expectations(suites, kept, row, names)
+        del kept
         problems += expectation_problems(results)
     return Verdict(subject, rows_in, problems), results
+
+
+# records expectations that read nothing of the table but its number of rows
+_ROW_COUNT_ONLY = ("expect_table_row_count_to_be_between", "expect_table_row_count_to_equal")
+
+
+def record_columns(suites: Iterable[Path | str]) -> list[str] | None:
+    """The metrics columns the suites' records expectations read, with `id` (which names the
+    failing records), `split` and `tokens_total` (for `dataset_row`); None when one may read
+    any column: an expectation on the table's columns themselves (its column count or names),
+    or one with a `row_condition` (a query over any column)."""
+    names = {"id", "split", "tokens_total"}
+    for path in suites:
+        for spec in load_suite(path).expectations:
+            if spec.table != "records":
+                continue
+            if "row_condition" in spec.kwargs or (
+                not spec.columns and spec.type not in _ROW_COUNT_ONLY
+            ):
+                return None
+            names.update(spec.columns)
+    return sorted(names)
 
 
 def dataset_row(
@@ -461,14 +489,19 @@ def _kwargs_problem(error: Exception, type_: str) -> str:
 
 
 def run_expectations(
-    suites: Sequence[Path | str], metrics: pd.DataFrame, dataset: Mapping[str, Any]
+    suites: Sequence[Path | str],
+    metrics: pd.DataFrame,
+    dataset: Mapping[str, Any],
+    columns: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Run expectation suites over the metrics of the kept records and a one-row dataset table.
 
     `metrics` is the metrics table (rows whose `split` is not train or validation are left
-    out); `dataset` the dataset facts (`dataset_row`). Every suite is loaded and checked before
-    anything runs (`load_suite`: a bad suite raises `PipelineError`, exit 2). Returns, per
-    suite, plain JSON-able results in suite order, the same for the same inputs (docs/gate.md).
+    out), or some of its columns, all of the table's being named by `columns` (what a message
+    about a missing column lists); `dataset` the dataset facts (`dataset_row`). Every suite is
+    loaded and checked before anything runs (`load_suite`: a bad suite raises `PipelineError`,
+    exit 2). Returns, per suite, plain JSON-able results in suite order, the same for the same
+    inputs (docs/gate.md).
     An expectation on a column the table lacks fails with a message; it does not raise.
     """
     loaded = [load_suite(p) for p in suites]
@@ -480,7 +513,8 @@ def run_expectations(
         metrics = metrics[metrics["split"].isin(KEPT_SPLITS)]
     tables = {"records": metrics.reset_index(drop=True), "dataset": pd.DataFrame([dict(dataset)])}
     validator = _Validator(tables)
-    return [_run_suite(suite, tables, validator) for suite in loaded]
+    have = {"records": list(columns if columns is not None else metrics.columns)}
+    return [_run_suite(suite, tables, validator, have) for suite in loaded]
 
 
 class _Validator:
@@ -522,7 +556,10 @@ class _Validator:
 
 
 def _run_suite(
-    suite: Suite, tables: Mapping[str, pd.DataFrame], validator: _Validator
+    suite: Suite,
+    tables: Mapping[str, pd.DataFrame],
+    validator: _Validator,
+    columns: Mapping[str, list[str]],
 ) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     gx_results: dict[int, Any] = {}
@@ -550,7 +587,8 @@ def _run_suite(
         }
         missing = _missing(spec, frame)
         if missing:
-            entry["message"] = _missing_message(spec.table, missing, frame)
+            have = columns.get(spec.table, list(frame.columns))
+            entry["message"] = _missing_message(spec.table, missing, have)
         else:
             entry.update(_outcome(spec, gx_results[i], frame))
         results.append(entry)
@@ -562,9 +600,9 @@ def _missing(spec: ExpectationSpec, frame: pd.DataFrame) -> list[str]:
     return [c for c in spec.columns if c not in frame.columns]
 
 
-def _missing_message(table: str, missing: list[str], frame: pd.DataFrame) -> str:
+def _missing_message(table: str, missing: list[str], columns: Sequence[Any]) -> str:
     names = ", ".join(f"`{c}`" for c in missing)
-    have = ", ".join(str(c) for c in frame.columns) or "none"
+    have = ", ".join(str(c) for c in columns) or "none"
     text = f"the {table} table has no column {names} (its columns: {have})"
     if table == "records" and any(c.startswith(("tokens_", "messages", "chars")) for c in missing):
         text += "; the token and message columns come from the count_tokens stage: add it to stages"

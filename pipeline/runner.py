@@ -43,7 +43,7 @@ from pipeline.read.plan import read_stage as read_pseudo_stage
 from pipeline.registry import stages as registered_stages
 from pipeline.report.summary import InputSummary, RunSummary, StageCounts, Tally
 from pipeline.write.jsonl import OUTPUT_FILES, WRITE_STAGE, AtomicOutputs, encode
-from pipeline.write.metrics import metrics_frame, read_metrics, write_metrics, write_part
+from pipeline.write.metrics import metrics_frame, write_metrics, write_part
 from pipeline.write.outputs import describe_files, write_splits
 from pipeline.write.spool import Spool, Spooled
 
@@ -235,10 +235,11 @@ def _decide(
         prefix = f"{i}:"
         gathered: dict[str, list[np.ndarray]] = {}
         for r in results:
-            for key, values in r.keys.items():
-                if key.startswith(prefix):
-                    gathered.setdefault(key[len(prefix) :], []).append(values)
+            for key in [k for k in r.keys if k.startswith(prefix)]:
+                # taken out of the unit: the joined column is the only copy from here on
+                gathered.setdefault(key[len(prefix) :], []).append(r.keys.pop(key))
         columns = {k: _joined(v) for k, v in gathered.items()}
+        del gathered
         table = KeyTable(source, line, columns, nbytes, record_sources)
         alive = decisions.alive()
         decide = entries[spec.name].decide
@@ -351,7 +352,7 @@ def _run_into(
 ) -> RunResult:
     from pipeline import __version__ as version
     from pipeline.report.files import write_reports
-    from pipeline.report.stats import message_section, token_section
+    from pipeline.report.stats import ReportColumns, message_section, token_section
 
     with AtomicOutputs(out_dir) as outputs:
         scratch = outputs.scratch("")
@@ -365,16 +366,21 @@ def _run_into(
             for r in results
         ]
         write_metrics(metrics, decisions, outputs.path("metrics.parquet"))
-        table = read_metrics(outputs.path("metrics.parquet"), full=bool(cfg.gate.expectations))
         rows_in = sum(r.rows_in for r in results)
+        input_summaries = _inputs(inputs, results)
+        # the key table (per kept record) is read no further: let it go before the report
+        del results, spools, metrics, decisions
+        columns = ReportColumns.from_parquet(outputs.path("metrics.parquet"))
         totals = {"rows_in": rows_in, **written}
-        verdict, expectations = assess_run(cfg.gate, str(out_dir), totals, dataset_info, table)
+        verdict, expectations = assess_run(
+            cfg.gate, str(out_dir), totals, dataset_info, outputs.path("metrics.parquet")
+        )
         verdict.problems[:0] = retired
         summary = RunSummary(
             version=version,
             config=cfg.source,
             target=cfg.target,
-            inputs=_inputs(inputs, results),
+            inputs=input_summaries,
             tally=tally,
             totals=totals,
             dataset=dataset_info,
@@ -383,12 +389,13 @@ def _run_into(
             gate=verdict,
             config_sha256=config_sha256(cfg),
             tokens=token_section(
-                table, *token_setting(cfg), cfg.target, template_setting(cfg)
+                columns, *token_setting(cfg), cfg.target, template_setting(cfg)
             ),
-            messages=message_section(table),
+            messages=message_section(columns),
             expectations=expectations,
             out_dir=out_dir,
         )
+        del columns
         report = write_reports(summary, outputs.path)
         if not summary.identity_holds:
             t = summary.totals

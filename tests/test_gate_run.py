@@ -239,3 +239,99 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "great_expectations"))
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_suites_read_only_the_columns_they_name_with_the_same_results(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A run reads for its suites only the kept rows of the columns they name (`read_kept`);
+    the gate section is the one a read of every column gives, a missing column's message
+    included (it lists all the table's columns)."""
+    import pipeline.gate
+    import pipeline.write.metrics
+
+    expectations = [
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "tokens_assistant", "min_value": 2, "mostly": 0.5},
+            "table": "records",
+        },
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "no_such"}, "table": "records"},
+        {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "tokens_nope", "min_value": 1},
+            "table": "records",
+        },
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 3}, "table": "records"},
+    ]
+    path = suite(tmp_path, expectations)
+    assert pipeline.gate.record_columns([path]) == [
+        "id", "no_such", "split", "tokens_assistant", "tokens_nope", "tokens_total"
+    ]
+    config = f"stages: [validate_schema, count_tokens, dedupe]\ngate:\n  expectations: [{path}]\n"
+    rows = [chat(i, answer="ok" if i % 3 else f"longer answer {i}") for i in range(9)]
+    rows += [chat(0, answer="longer answer 0"), {"messages": "not a list"}]  # rejected rows
+    seen: list[tuple[list[str] | None, list[str]]] = []
+    read_kept = pipeline.write.metrics.read_kept
+
+    def spy(p: Path, columns: list[str] | None) -> Any:
+        frame, names = read_kept(p, columns)
+        seen.append((columns, list(frame.columns)))
+        assert set(frame["split"]) <= {"train", "validation"}
+        return frame, names
+
+    monkeypatch.setattr(pipeline.write.metrics, "read_kept", spy)
+    result, out = invoke(tmp_path / "run", config, rows)  # the same input twice: the same ids
+    narrow = json.loads((out / "report.json").read_text())
+    assert seen[-1][1] == ["id", "split", "tokens_assistant", "tokens_total"]
+    monkeypatch.setattr(pipeline.gate, "record_columns", lambda suites: None)
+    result_all, out_all = invoke(tmp_path / "run", config, rows)
+    every = json.loads((out_all / "report.json").read_text())
+    assert seen[-1][0] is None and len(seen[-1][1]) > 10
+    assert narrow["gate"] == every["gate"] and result.exit_code == result_all.exit_code == 1
+    assert narrow["totals"]["rejected"] == 2
+    results = narrow["gate"]["expectations"][0]["results"]
+    assert [r["success"] for r in results] == [False, False, False, True]
+    assert "(its columns: id, source, line, record_number, split," in results[2]["message"]
+
+
+def test_a_suite_on_the_tables_columns_or_with_a_row_condition_reads_every_column(
+    tmp_path: Path,
+) -> None:
+    from pipeline.gate import record_columns
+
+    columns = suite(
+        tmp_path,
+        [{"type": "expect_table_column_count_to_be_between", "kwargs": {"min_value": 1}, "table": "records"}],
+        "columns.json",
+    )
+    condition = suite(
+        tmp_path,
+        [
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {
+                    "column": "tokens_total",
+                    "min_value": 1,
+                    "row_condition": 'split=="train"',
+                    "condition_parser": "pandas",
+                },
+                "table": "records",
+            }
+        ],
+        "condition.json",
+    )
+    dataset_only = suite(
+        tmp_path,
+        [{"type": "expect_column_values_to_be_between", "kwargs": {"column": "train", "min_value": 1}, "table": "dataset"}],
+        "dataset.json",
+    )
+    exists = suite(
+        tmp_path,
+        [{"type": "expect_column_to_exist", "kwargs": {"column": "tokens_total"}, "table": "records"}],
+        "exists.json",
+    )
+    assert record_columns([columns]) is None
+    assert record_columns([exists]) is None  # a table-level expectation: the table's columns
+    assert record_columns([dataset_only, condition]) is None
+    assert record_columns([dataset_only]) == ["id", "split", "tokens_total"]

@@ -100,3 +100,35 @@ def test_units_hand_back_compact_arrays(tmp_path: Path) -> None:
         assert {v.dtype for v in r.keys.values()} == {np.dtype(np.int64)}
         assert Path(r.metrics_path).exists() and r.metric_types["m_tokens_total"] == "int"
     assert sum(r.spooled.kept for r in results) == 50
+
+
+def test_read_kept_is_the_kept_rows_of_a_full_read(tmp_path: Path) -> None:
+    """Streamed, filtered and narrowed, each column keeps the pandas type a read of the whole
+    file gives it (nulls only in rejected rows still make an integer column float)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    split = ["train", "rejected", "validation", "train", "rejected", "train", "validation"] * 3
+    n = len(split)
+    table = pa.table(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "split": split,
+            "tokens_total": [None if s == "rejected" else i for i, s in enumerate(split)],
+            "flag": [None if s == "rejected" else i % 2 == 0 for i, s in enumerate(split)],
+            "messages": [None if i == 2 else i for i in range(n)],  # a null in a kept row
+            "chars": list(range(n)),
+            "ratio": [i / 3 for i in range(n)],
+        }
+    )
+    path = tmp_path / "metrics.parquet"
+    pq.write_table(table, path, row_group_size=4)
+    full = pq.read_table(path).to_pandas()
+    want = full[full["split"].isin(["train", "validation"])].reset_index(drop=True)
+    frame, names = metrics.read_kept(path, None)
+    assert names == table.column_names
+    pd.testing.assert_frame_equal(frame, want)
+    assert frame["tokens_total"].dtype == np.float64 and frame["flag"].dtype == object
+    some, _ = metrics.read_kept(path, ["flag", "id", "split", "tokens_total", "absent"])
+    pd.testing.assert_frame_equal(some, want[["id", "split", "tokens_total", "flag"]])
+    assert len(some) == split.count("train") + split.count("validation")

@@ -8,14 +8,14 @@ destination from the dataset decisions, and appends them to the file in row grou
 `ROW_GROUP` rows (the same row groups whatever the units, so the file does not depend on the
 worker count). Column types are fixed by rule (text, int64, float64 or bool) over the whole
 file, never inferred from one batch, so the file is byte-identical whatever the batch size,
-worker count or engine. `read_metrics` reads back what the report and the gate need: the split
-and the numeric columns (compact numpy columns), or every column when expectation suites run.
+worker count or engine. The report streams the file back (`pipeline.report.stats`); with
+expectation suites, `read_kept` reads the kept records' rows of the columns they name.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +177,7 @@ def write_metrics(
                 columns.append(pa.nulls(n, type=types[name]))
         writer.write(pa.Table.from_arrays(columns, schema=schema))
     writer.close()
+    pa.default_memory_pool().release_unused()  # the parts' and row groups' pages
 
 
 class _GroupWriter:
@@ -213,24 +214,41 @@ class _GroupWriter:
         self.writer.close()
 
 
-def read_metrics(path: Path, full: bool) -> pd.DataFrame:
-    """The metrics file as the report and the gate read it: the split and the numeric
-    columns, or (`full`: expectation suites look at any column) every column."""
+KEPT = ("train", "validation")
+
+
+def read_kept(path: Path, columns: Sequence[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    """The kept records' rows (split train or validation) of the metrics file, as expectation
+    suites read them: the `columns` it has, in its order (None: every column), and the names of
+    all its columns. Read a batch of rows at a time, the rejected rows dropped as they pass.
+    Each column has the pandas type a read of the whole file gives it: an integer column with a
+    null in any row is float, a boolean one object, even when no kept row has the null."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    schema = pq.read_schema(path)
-    if full:
-        return pq.read_table(path).to_pandas()
-    names = [
-        f.name
-        for f in schema
-        if f.name == "split"
-        or (f.name not in FIXED and (pa.types.is_integer(f.type) or pa.types.is_floating(f.type)))
-    ]
-    table = pq.read_table(path, columns=names)
-    if "split" in names:
-        table = table.set_column(
-            names.index("split"), "split", table["split"].dictionary_encode()
-        )
-    return table.to_pandas()
+    with pq.ParquetFile(path) as file:
+        schema = file.schema_arrow
+        chosen = [n for n in schema.names if columns is None or n in columns]
+        nulls = dict.fromkeys(chosen, False)
+        kept = pa.array(KEPT)
+        parts = []
+        for batch in file.iter_batches(batch_size=ROW_GROUP, columns=chosen):
+            for name in chosen:
+                nulls[name] = nulls[name] or batch.column(name).null_count > 0
+            if "split" in chosen:
+                batch = batch.filter(pc.is_in(batch.column("split"), value_set=kept))
+            parts.append(batch)
+    table = pa.Table.from_batches(parts, schema=pa.schema([schema.field(n) for n in chosen]))
+    del parts
+    frame = table.to_pandas(self_destruct=True)  # each column let go once converted
+    for name in chosen:
+        if nulls[name] and not frame[name].isna().any():
+            kind = schema.field(name).type
+            if pa.types.is_integer(kind):
+                frame[name] = frame[name].astype(np.float64)
+            elif pa.types.is_boolean(kind):
+                frame[name] = frame[name].astype(object)
+    del table
+    pa.default_memory_pool().release_unused()
+    return frame, list(schema.names)
