@@ -74,7 +74,7 @@ def reference(frame: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def sections(columns: ReportColumns) -> tuple[dict[str, Any], dict[str, Any]]:
     tokens = token_section(columns, None, None)
-    for key in ("encoding", "limit_per_example", "approximation"):
+    for key in ("encoding", "limit_per_example", "approximation", "chat_template"):
         del tokens[key]
     return tokens, message_section(columns)
 
