@@ -163,13 +163,25 @@ def test_without_fsspec_a_url_is_one_line_naming_the_extra(
     assert not (tmp_path / "o").exists()  # refused before the output folder was made
 
 
-@pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed")
-def test_without_the_protocol_package_a_url_is_one_line_naming_it(tmp_path: Path) -> None:
-    url = "s3://bucket/train.jsonl"
+@pytest.mark.parametrize(
+    ("url", "package"),
+    [
+        ("s3://bucket/train.jsonl", "s3fs"),
+        ("gs://bucket/train.jsonl", "gcsfs"),
+        ("az://container/train.jsonl", "adlfs"),
+        ("https://example.org/train.jsonl", "aiohttp"),
+    ],
+)
+def test_without_the_protocol_package_a_url_is_one_line_naming_it(
+    tmp_path: Path, url: str, package: str
+) -> None:
+    if importlib.util.find_spec(package) is not None:
+        pytest.skip(f"{package} is installed: the URL would be read")
     result = cli_run(url, tmp_path / "o")
     assert result.exit_code == 2
-    assert f"{url}: reading s3:// URLs needs pip install s3fs" in result.output
-    assert "Traceback" not in result.output
+    protocol = url.split("://")[0]
+    assert f"{url}: reading {protocol}:// URLs needs pip install {package}" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()
 
 
 def test_an_unknown_scheme_says_so(tmp_path: Path) -> None:
