@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -80,7 +81,7 @@ def filesystem(url: str) -> tuple[Any, str]:
     return fs, path
 
 
-def expand(pattern: str, known_suffix: Any) -> list[str]:
+def expand(pattern: str, known_suffix: Callable[[str], bool]) -> list[str]:
     """The file URLs a URL names: itself, the files its glob matches (sorted), or the files of a
     known format under the folder it names (sorted). `known_suffix(name)` says whether a file
     name in a folder is read."""
