@@ -20,8 +20,8 @@ test: $(BIN)/ftprep
 	$(BIN)/pytest
 
 # Ratios against floors measured in the same run; heavy, so never part of `make test`.
-# bench/scale.py: ftprep run against bench/floor.py (300 MB chat, 1M-row CSV; results in
-# bench/results/); bench-quick: the same on about 100 MB, for everyday use.
+# bench/scale.py: ftprep run against bench/floor.py (300 MB chat, 1M-row CSV, 100k-row XLSX;
+# results in bench/results/); bench-quick: the same on about 100 MB, for everyday use.
 bench: $(BIN)/ftprep
 	$(BIN)/python bench/scale.py --mb 300 --csv-rows 1000000 --repeat 2
 	$(BIN)/python bench/run.py
@@ -29,7 +29,7 @@ bench: $(BIN)/ftprep
 	$(BIN)/python bench/check_bench.py --repeat 2
 
 bench-quick: $(BIN)/ftprep
-	$(BIN)/python bench/scale.py --mb 100 --csv-rows 300000 --repeat 1
+	$(BIN)/python bench/scale.py --mb 100 --csv-rows 300000 --xlsx-rows 30000 --repeat 1
 
 clean:
 	rm -rf $(VENV) out

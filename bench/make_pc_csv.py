@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+from collections.abc import Iterator
 
 WORDS = [
     "the",
@@ -48,17 +49,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not args.out.endswith(".csv"):
         parser.error(f"{args.out}: name the output file *.csv (a safeguard against typos)")
-    rng = random.Random(7)
     with open(args.out, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["prompt", "completion"])
-        for i in range(args.rows):
-            prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 40)))
-            if i % 50 == 0:
-                prompt += '\nsecond line, "quoted"'
-            completion = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 60)))
-            w.writerow([prompt, completion])
+        w.writerows(pairs(args.rows))
     print(f"{args.out}: {args.rows} rows")
+
+
+def pairs(rows: int) -> Iterator[tuple[str, str]]:
+    """`rows` (prompt, completion) pairs, the same every time (seeded)."""
+    rng = random.Random(7)
+    for i in range(rows):
+        prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 40)))
+        if i % 50 == 0:
+            prompt += '\nsecond line, "quoted"'
+        completion = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 60)))
+        yield prompt, completion
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 1. Generates its data deterministically under bench/data/ (no downloads), unless already there:
    a chat JSONL of --mb MB and one of a tenth of that (bench/make_chat_jsonl.py), and
-   prompt/completion CSVs of 300,000 and --csv-rows rows (bench/make_pc_csv.py).
+   prompt/completion CSVs of 300,000 and --csv-rows rows (bench/make_pc_csv.py), and a
+   prompt/completion XLSX workbook of --xlsx-rows rows (bench/make_pc_xlsx.py; the same rows).
 2. Times, each in a fresh process, alternating, --repeat times (the best wall time counts):
    - `floor`: bench/floor.py (read, orjson, xxh3, o200k encode_ordinary, write; 2 processes);
    - `cds`: ftprep run, count_tokens + dedupe + split, 2 workers, and 1 worker;
@@ -10,16 +11,20 @@
    - `full`: the full chat pipeline (normalize_text, require_fields, validate_schema,
      count_tokens, token_limit, dedupe, split, dataset_limits), 2 workers;
    - `dask`: cds on the Dask engine (a LocalCluster of 2 processes), when installed;
-   - `csv_300k`, `csv_big`: the CSVs with count_tokens + dedupe + split, 2 workers.
+   - `csv_300k`, `csv_big`: the CSVs with count_tokens + dedupe + split, 2 workers;
+   - `xlsx`: the workbook with count_tokens + dedupe + split, 2 workers, and `xlsx_read`: the
+     XLSX reader alone over it (the parent's share of that run: it reads every row itself).
 3. For each: wall s, CPU s of the whole process tree (pool and cluster processes included;
    sampled every 50 ms with psutil, the parent's own from its rusage), peak RSS of the largest
-   process and of the tree, MB/s of input and the wall ratio to the floor of the same run.
+   process and of the tree, MB/s of input and the wall ratio to the floor of the same run
+   (for the chat inputs the floor reads; the others give their wall time next to it).
    JSON goes to bench/results/scale-<mb>mb-<time>.json; a short table to stdout.
 
 Timing is noisy when other jobs share the machine: the load average is recorded before and
 after; compare ratios, which are measured side by side.
 
-Usage: python bench/scale.py [--mb 300] [--csv-rows 1000000] [--repeat 2] [--only NAME,...]
+Usage: python bench/scale.py [--mb 300] [--csv-rows 1000000] [--xlsx-rows 100000] [--repeat 2]
+       [--only NAME,...]
 """
 
 from __future__ import annotations
@@ -52,6 +57,16 @@ FULL = [
     "split",
     "dataset_limits",
 ]
+
+
+# every row of one file through its reader, in one process, nothing else (`xlsx_read`)
+READ_ONLY = (
+    "import sys; from pipeline.read import read_rows; "
+    "from pipeline.read.base import ReadOptions, ReadStats; from pathlib import Path; "
+    "p = Path(sys.argv[1]); "
+    "n = sum(1 for _ in read_rows(p, p.suffix[1:], ReadOptions(), ReadStats())); "
+    "print(n)"
+)
 
 
 def measure(args: list[str]) -> dict[str, Any]:
@@ -108,25 +123,31 @@ def config(path: Path, stages: list[str], out: Path) -> Path:
     return cfg
 
 
-def generate(mb: int, csv_rows: int, csv: bool = True) -> dict[str, Path]:
-    DATA.mkdir(parents=True, exist_ok=True)
-    files = {
+def data_files(mb: int, csv_rows: int, xlsx_rows: int) -> dict[str, Path]:
+    return {
         "chat": DATA / f"chat_{mb}mb.jsonl",
         "chat_small": DATA / f"chat_{max(1, mb // 10)}mb.jsonl",
         "csv_300k": DATA / "pc_300000.csv",
         "csv_big": DATA / f"pc_{csv_rows}.csv",
+        "xlsx": DATA / f"pc_{xlsx_rows}.xlsx",
     }
+
+
+def generate(files: dict[str, Path], needed: set[Path], args: argparse.Namespace) -> None:
+    """Write the `needed` data files that are not there yet."""
+    mb, csv_rows, xlsx_rows = args.mb, args.csv_rows, args.xlsx_rows
     for key, path in files.items():
-        if path.exists() or (not csv and key.startswith("csv")):
+        if path.exists() or path not in needed:
             continue
         if key.startswith("chat"):
             size = mb if key == "chat" else max(1, mb // 10)
             script = [str(ROOT / "bench" / "make_chat_jsonl.py"), str(path), str(size)]
+        elif key == "xlsx":
+            script = [str(ROOT / "bench" / "make_pc_xlsx.py"), str(path), str(xlsx_rows)]
         else:
             rows = 300_000 if key == "csv_300k" else csv_rows
             script = [str(ROOT / "bench" / "make_pc_csv.py"), str(path), str(rows)]
         subprocess.run([PY, *script], check=True)
-    return files
 
 
 def cases(files: dict[str, Path], out: Path) -> dict[str, tuple[list[str], Path]]:
@@ -150,6 +171,11 @@ def cases(files: dict[str, Path], out: Path) -> dict[str, tuple[list[str], Path]
     }
     if files["csv_big"] == files["csv_300k"]:
         del found["csv_big"]
+    found["xlsx"] = (
+        [*run, str(config(files["xlsx"], CDS, out)), "--workers", "2", *o],
+        files["xlsx"],
+    )
+    found["xlsx_read"] = ([PY, "-c", READ_ONLY, str(files["xlsx"])], files["xlsx"])
     try:
         import distributed  # noqa: F401
 
@@ -167,6 +193,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--mb", type=int, default=300, help="size of the chat JSONL (MB)")
     parser.add_argument("--csv-rows", type=int, default=1_000_000)
+    parser.add_argument("--xlsx-rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--only", help="comma-separated case names (floor always runs)")
     parser.add_argument("--data", type=Path, help=f"where data and outputs go (default {DATA})")
@@ -174,13 +201,14 @@ def main() -> None:
     if args.data is not None:
         DATA = args.data.resolve()
 
-    wanted = set(args.only.split(",")) if args.only else None
-    files = generate(args.mb, args.csv_rows, csv=wanted is None or any("csv" in w for w in wanted))
+    files = data_files(args.mb, args.csv_rows, args.xlsx_rows)
+    DATA.mkdir(parents=True, exist_ok=True)
     out = DATA / "scale_out"
     todo = cases(files, out)
     if args.only:
         keep = {"floor", *args.only.split(",")}
         todo = {k: v for k, v in todo.items() if k in keep}
+    generate(files, {path for _cmd, path in todo.values()}, args)
     env_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     os.environ["PYTHONPATH"] = env_path.rstrip(os.pathsep)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in todo}
@@ -225,6 +253,8 @@ def main() -> None:
         derived["memory_ratio_tree"] = round(
             by["cds"]["peak_rss_tree_mib"] / by["cds_small"]["peak_rss_tree_mib"], 2
         )
+    if "xlsx" in by and "xlsx_read" in by:
+        derived["xlsx_read_share"] = round(by["xlsx_read"]["wall_s"] / by["xlsx"]["wall_s"], 2)
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cores": os.cpu_count(),

@@ -39,7 +39,10 @@ CANONICAL_FIELDS = (
 @dataclass(frozen=True)
 class InputConfig:
     paths: tuple[str, ...] = doc(
-        "Files, globs or directories to read, relative to the current directory. "
+        "Files, globs or directories to read, relative to the current directory, or fsspec "
+        "URLs (`s3://bucket/data/*.jsonl`, `gs://`, `az://`, `https://`, `file://`; with "
+        "`pip install 'ftprep[remote]'` and the protocol's package, e.g. s3fs or gcsfs), "
+        "which are copied into the run's scratch folder first (docs/inputs.md). "
         "`--input PATH` (repeatable) replaces this list.",
         (),
     )

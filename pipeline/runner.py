@@ -40,6 +40,7 @@ from pipeline.errors import PipelineError
 from pipeline.gate import Problem, Verdict, assess_run, batch_problems, check_suites
 from pipeline.read.plan import READ_STAGE, InputFile, Unit, UnitReader, iter_units, plan_inputs
 from pipeline.read.plan import read_stage as read_pseudo_stage
+from pipeline.read.remote import filesystem, is_url, renamed
 from pipeline.registry import stages as registered_stages
 from pipeline.report.summary import InputSummary, RunSummary, StageCounts, Tally
 from pipeline.write.jsonl import OUTPUT_FILES, WRITE_STAGE, AtomicOutputs, encode
@@ -315,9 +316,12 @@ def run(cfg: Config, *, engine: Engine | None = None, progress: bool = False) ->
         if target_info["shutdown_warning"]:
             log.warning("warning: %s", target_info["shutdown_warning"])
     retired = _retired(cfg)
-    inputs = plan_inputs(cfg)
-    for inp in inputs:
-        log.info("%s: %s, %s shape", inp.source, inp.fmt, inp.mapping.shape)
+    # local inputs are planned before the output folder is touched; URL inputs are copied into
+    # the run's scratch folder first, so they are planned inside it (`_run_into`)
+    urls = [p for p in cfg.input.paths if is_url(p)]
+    for url in urls:  # fsspec and the protocol's package are there, before a folder is made
+        filesystem(url)
+    inputs = None if urls else _plan(cfg, None)
     out_dir = Path(cfg.output.dir)
     try:
         return _run_into(cfg, inputs, out_dir, engine, target_info, retired, progress)
@@ -341,9 +345,16 @@ def write_error(out_dir: Path, exc: OSError) -> PipelineError:
     )
 
 
+def _plan(cfg: Config, fetch_to: Path | None) -> list[InputFile]:
+    inputs = plan_inputs(cfg, fetch_to)
+    for inp in inputs:
+        log.info("%s: %s, %s shape", inp.source, inp.fmt, inp.mapping.shape)
+    return inputs
+
+
 def _run_into(
     cfg: Config,
-    inputs: list[InputFile],
+    inputs: list[InputFile] | None,
     out_dir: Path,
     engine: Engine | None,
     target_info: dict[str, Any],
@@ -356,7 +367,14 @@ def _run_into(
 
     with AtomicOutputs(out_dir) as outputs:
         scratch = outputs.scratch("")
-        results, tally = _execute(cfg, inputs, scratch, engine, inspect=False, progress=progress)
+        if inputs is None:
+            inputs = _plan(cfg, scratch / "inputs")
+        try:
+            results, tally = _execute(
+                cfg, inputs, scratch, engine, inspect=False, progress=progress
+            )
+        except PipelineError as exc:  # a URL's copy is named by its URL
+            raise renamed(exc, {str(i.path): i.source for i in inputs if i.url}) from None
         _warn_empty(inputs, results)
         decisions, dataset_info = _decide(results, cfg, tally)
         spools = [(r.source, r.spooled) for r in results]
@@ -440,8 +458,8 @@ def inspect(
 ) -> Inspection:
     """Run the loop and the dataset decisions in memory: nothing is written. For checks, which
     show the inputs' file-level warnings themselves (`log_warnings=False`)."""
-    inputs = plan_inputs(cfg, log_warnings=log_warnings)
     with tempfile.TemporaryDirectory(prefix="ftprep-") as scratch:
+        inputs = plan_inputs(cfg, Path(scratch) / "inputs", log_warnings=log_warnings)
         results, tally = _execute(cfg, inputs, Path(scratch), engine, inspect=True)
     _decisions, dataset_info = _decide(results, cfg, tally)
     problems = [p for r in results for p in r.problems]

@@ -83,6 +83,34 @@ def test_xls_rows_and_cell_text_are_those_of_the_xlsx_reader(tmp_path: Path) -> 
     assert len(rows) == 3
 
 
+@pytest.mark.parametrize("fmt", ["xls", "ods"])
+def test_a_sheet_that_starts_below_and_right_of_a1_keeps_its_row_numbers(
+    tmp_path: Path, fmt: str
+) -> None:
+    # data from C3: the header is sheet row 3, the records rows 4 and 6 (row 5 empty), and
+    # the empty columns A and B stay columns, as the XLSX reader gives them
+    path = tmp_path / f"offset.{fmt}"
+    if fmt == "xls":
+        wb = xlwt.Workbook(encoding="utf-8")
+        ws = wb.add_sheet("s")
+        for r, c, v in [(2, 2, "q"), (2, 3, "a"), (3, 2, "uno"), (3, 3, "one"), (5, 2, "dos")]:
+            ws.write(r, c, v)
+        wb.save(str(path))
+    else:
+        import pandas as pd
+
+        frame = pd.DataFrame({"q": ["uno", None, "dos"], "a": ["one", None, None]})
+        frame.to_excel(path, engine="odf", index=False, startrow=2, startcol=2)
+    rows, stats = read(path, fmt)
+    assert [r.line for r in rows] == [4, 6]
+    assert stats.columns == ["column_1", "column_2", "q", "a"]
+    assert [r.record for r in rows] == [
+        {"column_1": "", "column_2": "", "q": "uno", "a": "one"},
+        {"column_1": "", "column_2": "", "q": "dos", "a": ""},
+    ]
+    assert stats.empty_rows == 3  # two above the header, one between the records
+
+
 def test_xls_sheet_by_name_and_an_unknown_one(tmp_path: Path) -> None:
     path = make_xls(tmp_path / "faq.xls")
     _rows, stats = read(path, "xls", sheet="Otra")

@@ -255,6 +255,49 @@ def test_workbook_is_closed_even_when_reading_stops_early(
     assert all(wb._archive.fp is None for wb in opened)
 
 
+def with_cells(tmp_path: Path, cells: list[str]) -> Path:
+    """A workbook whose sheet holds `cells` (raw `<c>` XML, `{r}` = the row) in column B of
+    rows 2, 3, ..., under the header `k, v`: cached values as a spreadsheet program stores them."""
+    path = make(tmp_path, [["k", "v"], ["x", "y"]])
+    rows = "".join(
+        f'<row r="{r}"><c r="A{r}" t="inlineStr"><is><t>{r}</t></is></c>{c.format(r=r)}</row>'
+        for r, c in enumerate(cells, start=2)
+    )
+    sheet = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(path) as z:
+        parts = {i.filename: z.read(i) for i in z.infolist()}
+    text = parts[sheet].decode()
+    start, end = text.index('<row r="2"'), text.index("</sheetData>")
+    parts[sheet] = (text[:start] + rows + text[end:]).encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_cached_errors_and_long_integers_are_kept_as_written(tmp_path: Path) -> None:
+    # the cell text python-calamine would not give (docs/decisions.md: .xlsx stays on
+    # openpyxl): an error's text, and an integer past 2**53 digit for digit
+    path = with_cells(
+        tmp_path,
+        [
+            '<c r="B{r}" t="e"><f>1/0</f><v>#DIV/0!</v></c>',
+            '<c r="B{r}" t="e"><v>#N/A</v></c>',
+            '<c r="B{r}"><v>12345678901234567890</v></c>',
+            '<c r="B{r}" t="str"><f>"a"&amp;"b"</f><v>ab</v></c>',
+            '<c r="B{r}"><v>1E+3</v></c>',
+        ],
+    )
+    rows, _stats = read(path)
+    assert [r.record["v"] for r in rows if r.record] == [
+        "#DIV/0!",
+        "#N/A",
+        "12345678901234567890",
+        "ab",
+        "1000",
+    ]
+
+
 # --- sample data and corpus ------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.read.base import RawRow, ReadOptions, ReadStats
+from pipeline.read.remote import is_url
 
 FORMATS = ("csv", "tsv", "xlsx", "xls", "ods", "json", "jsonl", "parquet")
 EXTENSIONS = {
@@ -62,35 +63,69 @@ def detect_format(path: Path, configured: str) -> tuple[str, str, str | None]:
 
 
 def expand_paths(patterns: Sequence[str], configured_format: str) -> list[Path]:
-    """Files named by paths, globs and directories, in the order given (each glob sorted)."""
+    """Files named by paths, globs and directories, in the order given (each glob sorted).
+    Local only: a URL is refused (`expand_inputs` reads them for `ftprep run`)."""
+    return [path for path, _source in expand_inputs(patterns, configured_format)]
+
+
+def expand_inputs(
+    patterns: Sequence[str], configured_format: str, fetch_to: Path | None = None
+) -> list[tuple[Path, str]]:
+    """`(local file, source name)` of every file named by paths, globs, directories and, when
+    `fetch_to` is given, fsspec URLs (`pipeline.read.remote`: copied into `fetch_to`, the
+    source being the URL), in the order given, each glob sorted, each file once."""
     if not patterns:
         raise PipelineError("no input: set input.paths in the config or pass --input PATH")
-    files: list[Path] = []
+    named: dict[str, Path | None] = {}  # key -> local file (None: a URL, copied below)
     for pattern in patterns:
-        p = Path(pattern)
-        if p.is_dir():
-            found = sorted(
-                Path(root) / name
-                for root, _dirs, names in os.walk(p)
-                for name in names
-                if configured_format != "auto" or Path(name).suffix.lower() in EXTENSIONS
-            )
-            if not found:
-                raise PipelineError(f"{pattern}: directory holds no file of a known format")
-            files.extend(found)
-        elif p.is_file():
-            files.append(p)
-        elif glob.has_magic(pattern):
-            found = sorted(Path(m) for m in glob.glob(pattern, recursive=True) if Path(m).is_file())
-            if not found:
-                raise PipelineError(f"{pattern}: no file matches this pattern")
-            files.extend(found)
+        if is_url(pattern):
+            if fetch_to is None:
+                raise PipelineError(
+                    f"{pattern}: URLs are read by `ftprep run` (input.paths) only; copy the "
+                    "file and give its local path"
+                )
+            from pipeline.read import remote
+
+            def known(name: str) -> bool:
+                return configured_format != "auto" or Path(name).suffix.lower() in EXTENSIONS
+
+            for url in remote.expand(pattern, known):
+                named.setdefault(url, None)
         else:
-            raise PipelineError(f"{pattern}: no such file or directory")
-    unique: dict[str, Path] = {}
-    for f in files:
-        unique.setdefault(os.path.realpath(f), f)
-    return list(unique.values())
+            for f in _expand_local(pattern, configured_format):
+                named.setdefault(os.path.realpath(f), f)
+    files = []
+    for index, (key, path) in enumerate(named.items()):
+        if path is None:
+            from pipeline.read import remote
+
+            assert fetch_to is not None
+            files.append((remote.fetch(key, fetch_to, index), key))
+        else:
+            files.append((path, str(path)))
+    return files
+
+
+def _expand_local(pattern: str, configured_format: str) -> list[Path]:
+    p = Path(pattern)
+    if p.is_dir():
+        found = sorted(
+            Path(root) / name
+            for root, _dirs, names in os.walk(p)
+            for name in names
+            if configured_format != "auto" or Path(name).suffix.lower() in EXTENSIONS
+        )
+        if not found:
+            raise PipelineError(f"{pattern}: directory holds no file of a known format")
+        return found
+    if p.is_file():
+        return [p]
+    if glob.has_magic(pattern):
+        found = sorted(Path(m) for m in glob.glob(pattern, recursive=True) if Path(m).is_file())
+        if not found:
+            raise PipelineError(f"{pattern}: no file matches this pattern")
+        return found
+    raise PipelineError(f"{pattern}: no such file or directory")
 
 
 def empty_file(path: Path) -> str:

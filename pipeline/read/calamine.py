@@ -32,8 +32,18 @@ def _numbered(sheet: Any) -> Iterator[tuple[int, Sequence[Any]]]:
     """`(row number, values)` as the spreadsheet shows them (1-based, column A first)."""
     first_row, first_col = sheet.start or (0, 0)
     lead: list[Any] = [""] * first_col
-    for i, values in enumerate(sheet.iter_rows()):
-        yield first_row + i + 1, lead + list(values)
+    rows = iter(sheet.iter_rows())
+    first = next(rows, None)
+    if first is None:
+        return
+    # python-calamine 0.9 yields the empty rows above the first used one (but not the empty
+    # columns left of it); a version that starts at the first used row yields a filled row
+    # first, since that row holds a value by definition
+    if first_row and all(v is None or v == "" for v in first):
+        first_row = 0
+    yield first_row + 1, lead + list(first)
+    for i, values in enumerate(rows, start=first_row + 2):
+        yield i, lead + list(values)
 
 
 def read_workbook(path: Path, opts: ReadOptions, stats: ReadStats, fmt: str) -> Iterator[RawRow]:

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Config
-from pipeline.read import detect_format, expand_paths, read_rows
+from pipeline.errors import PipelineError
+from pipeline.read import detect_format, expand_inputs, read_rows
 from pipeline.read.base import RECORD_NUMBERED, RawRow, ReadOptions, ReadStats
 from pipeline.read.mapping import Mapping, ShapeError, resolve
+from pipeline.read.remote import renamed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,10 +51,11 @@ class InputFile:
     stats: ReadStats = field(default_factory=ReadStats)
     how: str = "extension"  # how the format was decided: config, extension or content
     format_warning: str | None = None  # the format_from_content message, if any
+    url: str | None = None  # the URL `path` was copied from (`pipeline.read.remote`)
 
     @property
     def source(self) -> str:
-        return str(self.path)
+        return self.url or str(self.path)
 
 
 @dataclass(frozen=True)
@@ -70,23 +73,31 @@ class Unit:
     by_record: bool = False  # located by 1-based record number (`RECORD_NUMBERED`), not line
 
 
-def plan_inputs(cfg: Config, *, log_warnings: bool = True) -> list[InputFile]:
+def plan_inputs(
+    cfg: Config, fetch_to: Path | None = None, *, log_warnings: bool = True
+) -> list[InputFile]:
     """Open every input, detect its format and encoding and map its columns (PipelineError on
     problems). File-level warnings (format, header, encoding) are logged here, once a file,
-    unless the caller shows them itself (`log_warnings=False`: `ftprep check`'s verdict)."""
+    unless the caller shows them itself (`log_warnings=False`: `ftprep check`'s verdict).
+    URL inputs are copied into `fetch_to` first (`pipeline.read.remote`)."""
     inputs = []
     opts = read_options(cfg)
-    for i, path in enumerate(expand_paths(cfg.input.paths, cfg.input.format)):
-        fmt, how, format_warning = detect_format(path, cfg.input.format)
-        if fmt == "jsonl":
-            inp = _plan_jsonl(i, path, cfg, opts, how, format_warning)
-        else:
-            keys, stats, sample = sample_file(path, fmt, opts, how, format_warning)
-            mapping = resolve(cfg.input.columns, keys, str(path), _records_of(sample))
-            inp = InputFile(i, path, fmt, mapping, how=how, format_warning=format_warning)
-            inp.stats = stats
+    files = expand_inputs(cfg.input.paths, cfg.input.format, fetch_to)
+    for i, (path, source) in enumerate(files):
+        try:
+            fmt, how, format_warning = detect_format(path, cfg.input.format)
+            if fmt == "jsonl":
+                inp = _plan_jsonl(i, path, cfg, opts, how, format_warning)
+            else:
+                keys, stats, sample = sample_file(path, fmt, opts, how, format_warning)
+                mapping = resolve(cfg.input.columns, keys, str(path), _records_of(sample))
+                inp = InputFile(i, path, fmt, mapping, how=how, format_warning=format_warning)
+                inp.stats = stats
+        except PipelineError as exc:  # a URL's copy is named by its URL
+            raise renamed(exc, {str(path): source}) from None
+        inp.url = source if source != str(path) else None
         for w in inp.stats.warnings if log_warnings else ():
-            log.warning("warning: %s: %s: %s", path, w["code"], w["message"])
+            log.warning("warning: %s: %s: %s", inp.source, w["code"], w["message"])
         inputs.append(inp)
     return inputs
 
