@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,9 @@ class UnitResult:
     metrics_path: str = ""  # the unit's metrics part ("" when not written)
     metric_types: dict[str, str] = field(default_factory=dict)  # class of each m_* column
     problems: list[Problem] = field(default_factory=list)  # `inspect` only
+    empty_rows: int = 0
+    start: int = -1  # a CSV/TSV byte range: its start, and the offset its reading reached
+    reached: int = -1
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,9 @@ def process_unit(unit: Unit) -> UnitResult:
         result.metrics_path = str(part)
     result.spooled = spool.spooled
     result.blank_lines = reader.blank_lines
+    result.empty_rows = reader.empty_rows
+    if unit.csv is not None and unit.byte_range is not None:
+        result.start, result.reached = unit.byte_range[0], reader.reached.offset
     return result
 
 
@@ -179,7 +185,7 @@ def _execute(
 
     engine = engine or get_engine(cfg.runner.workers)
     shown = Progress(inputs, progress)
-    results = list(
+    results = _covered(
         shown.results(
             engine.map(
                 process_unit,
@@ -198,6 +204,20 @@ def _execute(
     for r in results:
         tally.merge(r.tally)
     return results, tally
+
+
+def _covered(results: Iterable[UnitResult]) -> list[UnitResult]:
+    """The results in unit order, less the CSV/TSV ranges that an earlier range's reading
+    already covered (a malformed record read on past its range's end: `csv_ranges`)."""
+    kept: list[UnitResult] = []
+    upto: dict[int, int] = {}
+    for r in results:
+        if r.reached >= 0:
+            if r.start < upto.get(r.file_index, -1):
+                continue
+            upto[r.file_index] = r.reached
+        kept.append(r)
+    return kept
 
 
 def _warn_empty(inputs: list[InputFile], results: list[UnitResult]) -> None:
@@ -292,6 +312,7 @@ def _inputs(inputs: list[InputFile], results: list[UnitResult]) -> list[InputSum
     for inp in inputs:
         mine = [r for r in results if r.file_index == inp.index]
         inp.stats.blank_lines += sum(r.blank_lines for r in mine)
+        inp.stats.empty_rows += sum(r.empty_rows for r in mine)
         rows = sum(r.rows_in for r in mine)
         out.append(
             InputSummary(inp.source, inp.fmt, rows, inp.stats.as_dict(), inp.mapping.describe())
