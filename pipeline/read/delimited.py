@@ -19,6 +19,10 @@
 - Blank lines are skipped and counted (``stats.blank_lines``); rows whose every field is empty
   are skipped and counted (``stats.empty_rows``).
 - ``RawRow.line`` is the 1-based physical line where the record starts (the header is line 1).
+
+A run reads most files in the workers, by byte ranges (`pipeline.read.csv_ranges`): this
+module decides the encoding, delimiter and header from the start of the file, and its
+`parse_rows` is the exact reference the ranges fall back to.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 1. `plan_inputs`: every input file is opened, its encoding detected and its columns mapped
    before any batch runs, so a mapping problem stops the run at once (exit 2).
-2. `iter_units`: UTF-8 JSONL is cut into byte ranges that each worker reads itself; other
+2. `iter_units`: UTF-8 JSONL, and CSV/TSV in an encoding that can be cut by bytes
+   (`pipeline.read.csv_ranges`), are cut into byte ranges that each worker reads itself; other
    formats are read here, lazily, and handed out in batches of rows.
 3. `unit_batches` (in the worker): a unit's rows become batches of canonical records
    (`pipeline.records`). A row the reader could not use, or one that does not fit the file's
@@ -216,7 +217,7 @@ def _chunk_bytes(path: Path, cfg: Config) -> int:
 
 
 def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:
-    """Work units in source order; rows of non-JSONL files are read here, lazily."""
+    """Work units in source order: byte ranges, or rows of the other files read here, lazily."""
     opts = read_options(cfg)
     n = 0
     for inp in inputs:
