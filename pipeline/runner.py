@@ -382,7 +382,9 @@ def _run_into(
             (r.source, r.metrics_path, r.metric_types, r.spooled.kept_ords, r.spooled.by_record)
             for r in results
         ]
-        write_metrics(metrics, decisions, outputs.path("metrics.parquet"))
+        write_metrics(
+            metrics, decisions, outputs.path("metrics.parquet"), cfg.runner.batch_size
+        )
         table = read_metrics(outputs.path("metrics.parquet"), full=bool(cfg.gate.expectations))
         rows_in = sum(r.rows_in for r in results)
         totals = {"rows_in": rows_in, **written}
