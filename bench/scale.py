@@ -24,7 +24,8 @@ Timing is noisy when other jobs share the machine: the load average is recorded 
 after; compare ratios, which are measured side by side.
 
 Usage: python bench/scale.py [--mb 300] [--csv-rows 1000000] [--xlsx-rows 100000] [--repeat 2]
-       [--only NAME,...]
+       [--only NAME,...] [--data DIR]
+       [--baseline DIR]   (each case also run with another checkout, e.g. the main branch)
 """
 
 from __future__ import annotations
@@ -69,10 +70,10 @@ READ_ONLY = (
 )
 
 
-def measure(args: list[str]) -> dict[str, Any]:
+def measure(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `args`; wall, CPU of the process tree, peak RSS of its largest process and of it."""
     start = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     root = psutil.Process(proc.pid)
     cpu: dict[int, float] = {}
     peak_one = peak_tree = peak_parent = 0
@@ -197,6 +198,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--only", help="comma-separated case names (floor always runs)")
     parser.add_argument("--data", type=Path, help=f"where data and outputs go (default {DATA})")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="another checkout of ftprep: each case also runs with it first on the path "
+        "(as NAME@baseline), side by side in the same run",
+    )
     args = parser.parse_args()
     if args.data is not None:
         DATA = args.data.resolve()
@@ -211,11 +218,17 @@ def main() -> None:
     generate(files, {path for _cmd, path in todo.values()}, args)
     env_path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     os.environ["PYTHONPATH"] = env_path.rstrip(os.pathsep)
+    envs: dict[str, dict[str, str] | None] = dict.fromkeys(todo)
+    if args.baseline:
+        base = str(Path(args.baseline).resolve())
+        for name in [n for n in todo if n != "floor"]:
+            todo[f"{name}@baseline"] = todo[name]
+            envs[f"{name}@baseline"] = {**os.environ, "PYTHONPATH": base}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in todo}
     load_before = os.getloadavg()
     for _ in range(args.repeat):
         for name, (cmd, _path) in todo.items():
-            result = measure(cmd)
+            result = measure(cmd, envs[name])
             runs[name].append(result)
             print(f"  {name}: {result['wall_s']:.2f} s", file=sys.stderr, flush=True)
     best = {name: min(rs, key=lambda r: r["wall_s"]) for name, rs in runs.items()}
@@ -268,13 +281,13 @@ def main() -> None:
     target = RESULTS / f"scale-{args.mb}mb-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.json"
     target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(
-        f"{'case':<12} {'MB':>7} {'wall s':>8} {'ratio':>6} {'CPU s':>8} {'RSS max':>8} "
+        f"{'case':<20} {'MB':>7} {'wall s':>8} {'ratio':>6} {'CPU s':>8} {'RSS max':>8} "
         f"{'parent':>7} {'RSS tree':>9} {'MB/s':>7} exit"
     )
     for r in rows:
         ratio = f"{r['ratio_to_floor']:.2f}" if r["ratio_to_floor"] is not None else "-"
         print(
-            f"{r['case']:<12} {r['input_mb']:>7.1f} {r['wall_s']:>8.2f} {ratio:>6} "
+            f"{r['case']:<20} {r['input_mb']:>7.1f} {r['wall_s']:>8.2f} {ratio:>6} "
             f"{r['cpu_s']:>8.1f} {r['peak_rss_largest_mib']:>8} {r['peak_rss_parent_mib']:>7} "
             f"{r['peak_rss_tree_mib']:>9} "
             f"{r['mb_per_s']:>7.1f} {r['exit']}"

@@ -131,9 +131,10 @@ class RunnerConfig:
     )
     batch_size: int = doc("Records per batch handed to the stages.", 10_000)
     chunk_bytes: int = doc(
-        "Bytes of JSONL each worker reads itself per work unit (UTF-8 JSONL is split by byte "
-        "ranges). A worker's memory grows with its unit, not with the file: 4 MiB keeps it "
-        "the same from a 30 MB file to a 1 GB one.",
+        "Bytes each worker reads itself per work unit (UTF-8 JSONL, and CSV/TSV in an "
+        "encoding that can be cut by bytes, are split into byte ranges). A worker's memory "
+        "grows with its unit, not with the file: 4 MiB keeps it the same from a 30 MB file "
+        "to a 1 GB one.",
         4 * 1024 * 1024,
     )
 

@@ -1,4 +1,5 @@
-"""Progress of a run on a terminal: one bar per input, bytes (JSONL) or records, rate and ETA.
+"""Progress of a run on a terminal: one bar per input, bytes (byte ranges: JSONL, CSV/TSV) or
+records, rate and ETA.
 
 Shown only when asked (`ftprep run` asks when stderr is a terminal and `--quiet` is not given);
 on a pipe, in CI logs or from the library nothing is drawn. The bars go to stderr: stdout keeps
@@ -27,12 +28,12 @@ class Progress:
     def __init__(self, inputs: list[Any], enabled: bool) -> None:
         self.inputs = {inp.index: inp for inp in inputs}
         self.enabled = enabled
-        self.sizes: dict[int, int] = {}  # unit index -> bytes of its JSONL range
+        self.sizes: dict[int, int] = {}  # unit index -> bytes of its byte range
         self.bar: Any = None
         self.current: int | None = None
 
     def units(self, units: Iterable[Any]) -> Iterator[Any]:
-        """Pass the units through, noting the byte size of each JSONL range."""
+        """Pass the units through, noting the byte size of each byte range."""
         for unit in units:
             if self.enabled and unit.byte_range is not None:
                 start, end = unit.byte_range[0], unit.byte_range[1]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,9 @@ class UnitResult:
     metric_types: dict[str, str] = field(default_factory=dict)  # class of each m_* column
     problems: list[Problem] = field(default_factory=list)  # `inspect` only
     images_unsized: int = 0  # `inspect` only: images counted at the documented minimum
+    empty_rows: int = 0
+    start: int = -1  # a CSV/TSV byte range: its start, and the offset its reading reached
+    reached: int = -1
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,9 @@ def process_unit(unit: Unit) -> UnitResult:
         result.metrics_path = str(part)
     result.spooled = spool.spooled
     result.blank_lines = reader.blank_lines
+    result.empty_rows = reader.empty_rows
+    if unit.csv is not None and unit.byte_range is not None:
+        result.start, result.reached = unit.byte_range[0], reader.reached.offset
     return result
 
 
@@ -183,7 +189,7 @@ def _execute(
 
     engine = engine or get_engine(cfg.runner.workers)
     shown = Progress(inputs, progress)
-    results = list(
+    results = _covered(
         shown.results(
             engine.map(
                 process_unit,
@@ -202,6 +208,20 @@ def _execute(
     for r in results:
         tally.merge(r.tally)
     return results, tally
+
+
+def _covered(results: Iterable[UnitResult]) -> list[UnitResult]:
+    """The results in unit order, less the CSV/TSV ranges that an earlier range's reading
+    already covered (a malformed record read on past its range's end: `csv_ranges`)."""
+    kept: list[UnitResult] = []
+    upto: dict[int, int] = {}
+    for r in results:
+        if r.reached >= 0:
+            if r.start < upto.get(r.file_index, -1):
+                continue
+            upto[r.file_index] = r.reached
+        kept.append(r)
+    return kept
 
 
 def _warn_empty(inputs: list[InputFile], results: list[UnitResult]) -> None:
@@ -297,6 +317,7 @@ def _inputs(inputs: list[InputFile], results: list[UnitResult]) -> list[InputSum
     for inp in inputs:
         mine = [r for r in results if r.file_index == inp.index]
         inp.stats.blank_lines += sum(r.blank_lines for r in mine)
+        inp.stats.empty_rows += sum(r.empty_rows for r in mine)
         rows = sum(r.rows_in for r in mine)
         out.append(
             InputSummary(inp.source, inp.fmt, rows, inp.stats.as_dict(), inp.mapping.describe())
@@ -383,7 +404,9 @@ def _run_into(
             (r.source, r.metrics_path, r.metric_types, r.spooled.kept_ords, r.spooled.by_record)
             for r in results
         ]
-        write_metrics(metrics, decisions, outputs.path("metrics.parquet"))
+        write_metrics(
+            metrics, decisions, outputs.path("metrics.parquet"), cfg.runner.batch_size
+        )
         rows_in = sum(r.rows_in for r in results)
         input_summaries = _inputs(inputs, results)
         # the key table (per kept record) is read no further: let it go before the report

@@ -25,16 +25,18 @@ def _data(tmp_path: Path) -> Path:
         for i in range(300)
     )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    (tmp_path / "faq.csv").write_text(
-        "question,answer\n" + "".join(f"q{i},a{i}\n" for i in range(50)), encoding="utf-8"
-    )
+    faq = "question,answer\n" + "".join(f"q{i},a{i}\n" for i in range(50))
+    (tmp_path / "faq.csv").write_text(faq, encoding="utf-8")
+    # UTF-16 cannot be cut into byte ranges: the parent reads it, counted in records
+    (tmp_path / "wide.csv").write_text(faq, encoding="utf-16")
     return path
 
 
 def _args(tmp_path: Path, *extra: str) -> list[str]:
     return [
         str(BIN / "ftprep"), "run", "openai_chat", "--input", str(tmp_path / "chat.jsonl"),
-        "--input", str(tmp_path / "faq.csv"), "--out", str(tmp_path / "o"), "--workers", "1",
+        "--input", str(tmp_path / "faq.csv"), "--input", str(tmp_path / "wide.csv"),
+        "--out", str(tmp_path / "o"), "--workers", "1",
         *extra,
     ]
 
@@ -69,7 +71,8 @@ def test_a_bar_per_input_on_a_terminal(tmp_path: Path) -> None:
     code, out, terminal = _on_a_terminal(_args(tmp_path), tmp_path)
     assert code == 0, out + terminal
     assert "chat.jsonl: 100%" in terminal  # bytes of a JSONL input, with a total
-    assert "faq.csv: 50 records" in terminal  # records of the others
+    assert "faq.csv: 100%" in terminal  # and of a CSV read in byte ranges
+    assert "wide.csv: 50 records" in terminal  # records of the others
     assert "records in:" in out and "%|" not in out  # the results stay on stdout
 
 

@@ -147,6 +147,8 @@ class ReadStats:
     header_from: str | None = None  # "config" (input.header) or "detected"
     format_from: str | None = None  # "config", "extension" or "content"
     warnings: list[dict[str, str]] = field(default_factory=list)  # file-level: code, message
+    bom_len: int = 0  # CSV/TSV: bytes of BOM skipped (not reported; for the byte ranges)
+    invalid: bool = False  # CSV/TSV: the file holds bytes that do not decode (not reported)
 
     def warn(self, code: str, message: str) -> None:
         """A file-level warning (a documented code): kept in the report with the file."""

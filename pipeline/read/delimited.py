@@ -19,13 +19,18 @@
 - Blank lines are skipped and counted (``stats.blank_lines``); rows whose every field is empty
   are skipped and counted (``stats.empty_rows``).
 - ``RawRow.line`` is the 1-based physical line where the record starts (the header is line 1).
+
+A run reads most files in the workers, by byte ranges (`pipeline.read.csv_ranges`): this
+module decides the encoding, delimiter and header from the start of the file, and its
+`parse_rows` is the exact reference the ranges fall back to.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -180,6 +185,8 @@ def _read_delimited(
     stats.encoding = detected.encoding
     stats.bom_removed = detected.bom_removed
     stats.confidence = detected.confidence
+    stats.bom_len = detected.bom_len
+    stats.invalid = detected.invalid is not None
 
     note_confidence(path, detected, stats)
     with open_text(path, detected) as f:
@@ -195,106 +202,146 @@ def _read_delimited(
     first, below = first_rows(sample, delimiter, complete=len(sample) < SNIFF_CHARS)
     has_header = decide(opts.header, first, below, stats) if first else opts.header is not False
 
+    tracked = detected.encoding if detected.invalid is not None else None
+    with open_text(path, detected) as f:
+        yield from parse_rows(
+            path,
+            f,
+            Where(detected.bom_len, 1),
+            delimiter,
+            opts,
+            stats,
+            has_header,
+            tracked,
+            encoding=detected.encoding,
+        )
+
+
+@dataclass
+class Where:
+    """Where reading starts (`offset`, the byte offset; `line`, its 1-based physical line),
+    and, after `parse_rows` stopped early, the byte offset of the next record (`offset`)."""
+
+    offset: int
+    line: int
+
+
+def parse_rows(
+    path: Path,
+    f: TextIO,
+    where: Where,
+    delimiter: str,
+    opts: ReadOptions,
+    stats: ReadStats,
+    has_header: bool,
+    tracked: str | None,
+    *,
+    header: list[str] | None = None,
+    stop: Callable[[int], bool] | None = None,
+    encoding: str = "utf-8",
+) -> Iterator[RawRow]:
+    """The rows of the text stream `f`, which starts at a record start, at `where`.
+
+    `tracked` is the encoding of a file with bytes that do not decode (offsets in messages,
+    the escaped bytes found); `header` is the file's columns when `f` starts after its first
+    row. `encoding` is the file's. With `stop`, the byte offset of each record start is given to
+    it before the record is read: when it says so, reading ends there (`where.offset`).
+    """
     limit = opts.limits.max_record_bytes
     csv.field_size_limit(limit)  # in characters: csv's default (131,072) is too small
-    tracked = detected.encoding if detected.invalid is not None else None
-
-    with open_text(path, detected) as f:
-        lines = _Lines(f, limit, tracked, detected.bom_len)
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
-        header: list[str] | None = None
-        while True:
-            start = lines.count + 1
-            offset = lines.offset
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except (csv.Error, _LineTooLong) as e:
-                raw = lines.take()
-                where = _lines_text(start, lines.count)
-                if header is None and has_header:
-                    raise PipelineError(
-                        f"{path}: cannot parse the header row ({where}): {_problem(e, limit)}."
-                    ) from None
-                too_large = isinstance(e, _LineTooLong) or "field larger" in str(e)
-                yield RawRow(
-                    line=start,
-                    reason=TOO_LARGE if too_large else MALFORMED,
-                    message=(
-                        f"cannot parse the row ({where}, byte offset {offset}): "
-                        f"{_problem(e, limit)}"
-                        if too_large and tracked
-                        else f"cannot parse the row ({where}): {_problem(e, limit)}"
-                    ),
-                    raw=None if isinstance(e, _LineTooLong) else _raw_of(raw, too_large),
-                )
-                continue
-            except UnicodeDecodeError as e:  # only if the file changed after detection
-                raise PipelineError(
-                    f"{path}: does not decode as {detected.encoding} near line {start} ({e}). "
-                    "Set `input.encoding: <name>` in the config."
-                ) from None
+    lines = _Lines(f, limit, encoding if tracked or stop else None, where.offset)
+    lines.count = where.line - 1
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    while True:
+        start = lines.count + 1
+        offset = lines.offset
+        if stop is not None and stop(offset):
+            where.offset = offset
+            return
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except (csv.Error, _LineTooLong) as e:
             raw = lines.take()
-            warning = None
-            if tracked and first_escape(raw) is not None:
-                at = escape_at(raw, detected.encoding)
-                assert at is not None
-                if header is None and has_header and opts.encoding_errors == "reject":
-                    raise PipelineError(
-                        f"{path}: the header row ({_lines_text(start, lines.count)}) holds "
-                        f"bytes that are not valid {detected.encoding}: byte {at[1]} at byte "
-                        f"offset {offset + at[0]}. Fix the header, or set "
-                        "`input.encoding_errors: replace`."
-                    )
-                if opts.encoding_errors == "reject":
-                    yield RawRow(
-                        line=start,
-                        reason="encoding_invalid",
-                        message=invalid_message(
-                            detected.encoding, start, offset + at[0], at[1], "the row at line"
-                        ),
-                        raw=replace_escapes(raw)[0].rstrip("\r\n"),
-                    )
-                    continue
-                fixed = [replace_escapes(v) for v in fields]
-                fields = [v for v, _n in fixed]
-                n = sum(k for _v, k in fixed)
-                warning = (
-                    "encoding_replaced",
-                    f"{n} byte(s) that are not valid {detected.encoding} replaced by U+FFFD",
-                )
-
-            if not fields:
-                stats.blank_lines += 1
-                continue
+            span = _lines_text(start, lines.count)
             if header is None and has_header:
-                header = clean_header(fields)
-                stats.columns = header
-                continue
-            if header is None:  # no header: row 1 is a record, its width names the columns
-                header = numbered(len(fields))
-                stats.columns = header
-            if all(v == "" for v in fields):
-                stats.empty_rows += 1
-                continue
-            if len(fields) != len(header):
-                end = lines.count
-                span = (
-                    f" ({_lines_text(start, end)}: is a quote unbalanced?)" if end > start else ""
+                raise PipelineError(
+                    f"{path}: cannot parse the header row ({span}): {_problem(e, limit)}."
+                ) from None
+            too_large = isinstance(e, _LineTooLong) or "field larger" in str(e)
+            yield RawRow(
+                line=start,
+                reason=TOO_LARGE if too_large else MALFORMED,
+                message=(
+                    f"cannot parse the row ({span}, byte offset {offset}): {_problem(e, limit)}"
+                    if too_large and tracked
+                    else f"cannot parse the row ({span}): {_problem(e, limit)}"
+                ),
+                raw=None if isinstance(e, _LineTooLong) else _raw_of(raw, too_large),
+            )
+            continue
+        except UnicodeDecodeError as e:  # only if the file changed after detection
+            raise PipelineError(
+                f"{path}: does not decode as {encoding} near line {start} ({e}). "
+                "Set `input.encoding: <name>` in the config."
+            ) from None
+        raw = lines.take()
+        warning = None
+        if tracked and first_escape(raw) is not None:
+            at = escape_at(raw, tracked)
+            assert at is not None
+            if header is None and has_header and opts.encoding_errors == "reject":
+                raise PipelineError(
+                    f"{path}: the header row ({_lines_text(start, lines.count)}) holds "
+                    f"bytes that are not valid {tracked}: byte {at[1]} at byte "
+                    f"offset {offset + at[0]}. Fix the header, or set "
+                    "`input.encoding_errors: replace`."
                 )
+            if opts.encoding_errors == "reject":
                 yield RawRow(
                     line=start,
-                    reason=MALFORMED,
-                    message=(
-                        f"expected {len(header)} fields (as in the header), got {len(fields)}{span}"
+                    reason="encoding_invalid",
+                    message=invalid_message(
+                        tracked, start, offset + at[0], at[1], "the row at line"
                     ),
-                    raw=delimiter.join(fields),
+                    raw=replace_escapes(raw)[0].rstrip("\r\n"),
                 )
                 continue
-            yield RawRow(
-                line=start, record=dict(zip(header, fields, strict=True)), warning=warning
+            fixed = [replace_escapes(v) for v in fields]
+            fields = [v for v, _n in fixed]
+            n = sum(k for _v, k in fixed)
+            warning = (
+                "encoding_replaced",
+                f"{n} byte(s) that are not valid {tracked} replaced by U+FFFD",
             )
+
+        if not fields:
+            stats.blank_lines += 1
+            continue
+        if header is None and has_header:
+            header = clean_header(fields)
+            stats.columns = header
+            continue
+        if header is None:  # no header: row 1 is a record, its width names the columns
+            header = numbered(len(fields))
+            stats.columns = header
+        if all(v == "" for v in fields):
+            stats.empty_rows += 1
+            continue
+        if len(fields) != len(header):
+            end = lines.count
+            span = f" ({_lines_text(start, end)}: is a quote unbalanced?)" if end > start else ""
+            yield RawRow(
+                line=start,
+                reason=MALFORMED,
+                message=(
+                    f"expected {len(header)} fields (as in the header), got {len(fields)}{span}"
+                ),
+                raw=delimiter.join(fields),
+            )
+            continue
+        yield RawRow(line=start, record=dict(zip(header, fields, strict=True)), warning=warning)
 
 
 def first_rows(sample: str, delimiter: str, complete: bool) -> tuple[list[str], list[list[str]]]:

@@ -2,7 +2,8 @@
 
 1. `plan_inputs`: every input file is opened, its encoding detected and its columns mapped
    before any batch runs, so a mapping problem stops the run at once (exit 2).
-2. `iter_units`: UTF-8 JSONL is cut into byte ranges that each worker reads itself; other
+2. `iter_units`: UTF-8 JSONL, and CSV/TSV in an encoding that can be cut by bytes
+   (`pipeline.read.csv_ranges`), are cut into byte ranges that each worker reads itself; other
    formats are read here, lazily, and handed out in batches of rows.
 3. `unit_batches` (in the worker): a unit's rows become batches of canonical records
    (`pipeline.records`). A row the reader could not use, or one that does not fit the file's
@@ -36,6 +37,8 @@ from pipeline.read.remote import renamed
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pipeline.read.csv_ranges import CsvPlan, Reached
+
 log = logging.getLogger("ftprep")
 SAMPLE_ROWS = 1000
 READ_STAGE = "read"
@@ -47,7 +50,8 @@ class InputFile:
     path: Path
     fmt: str
     mapping: Mapping
-    ranges: list[tuple[int, int, int]] | None = None  # UTF-8 JSONL: read by the workers
+    ranges: list[tuple[int, int, int]] | None = None  # UTF-8 JSONL, CSV/TSV: read by the workers
+    csv: CsvPlan | None = None  # how the workers read the ranges of a CSV/TSV file
     stats: ReadStats = field(default_factory=ReadStats)
     how: str = "extension"  # how the format was decided: config, extension or content
     format_warning: str | None = None  # the format_from_content message, if any
@@ -60,7 +64,7 @@ class InputFile:
 
 @dataclass(frozen=True)
 class Unit:
-    """One piece of work: a byte range of a JSONL file, or rows the parent read."""
+    """One piece of work: a byte range of a JSONL or CSV/TSV file, or rows the parent read."""
 
     index: int
     file_index: int
@@ -71,6 +75,7 @@ class Unit:
     byte_range: tuple[int, int, int] | None = None
     opts: ReadOptions = field(default_factory=ReadOptions)
     by_record: bool = False  # located by 1-based record number (`RECORD_NUMBERED`), not line
+    csv: CsvPlan | None = None  # a CSV/TSV byte range: how to read it
 
 
 def plan_inputs(
@@ -93,6 +98,8 @@ def plan_inputs(
                 mapping = resolve(cfg.input.columns, keys, str(path), _records_of(sample))
                 inp = InputFile(i, path, fmt, mapping, how=how, format_warning=format_warning)
                 inp.stats = stats
+                if fmt in ("csv", "tsv"):
+                    _plan_delimited(inp, cfg, opts)
         except PipelineError as exc:  # a URL's copy is named by its URL
             raise renamed(exc, {str(path): source}) from None
         inp.url = source if source != str(path) else None
@@ -186,6 +193,33 @@ def _plan_jsonl(
     )
 
 
+def _plan_delimited(inp: InputFile, cfg: Config, opts: ReadOptions) -> None:
+    """Byte ranges for the workers when the file's encoding and delimiter allow cutting it
+    by bytes (`pipeline.read.csv_ranges`); otherwise the parent reads it as before. The
+    sample's counts of blank lines and empty rows are dropped: the workers count them all."""
+    from pipeline.read.csv_ranges import CsvPlan, byte_splittable, plan_ranges
+
+    stats = inp.stats
+    if not stats.columns or stats.encoding is None or stats.delimiter is None:
+        return
+    if not byte_splittable(stats.encoding, stats.delimiter):
+        return
+    size = os.path.getsize(inp.path)
+    ranges = plan_ranges(inp.path, stats.bom_len, _chunk_bytes(inp.path, cfg), size)
+    inp.ranges = ranges
+    inp.csv = CsvPlan(
+        encoding=stats.encoding,
+        delimiter=stats.delimiter,
+        columns=tuple(stats.columns),
+        has_header=bool(stats.header),
+        first=stats.bom_len,
+        size=size,
+        starts=tuple(r[0] for r in ranges),
+        invalid=stats.invalid,
+    )
+    stats.blank_lines = stats.empty_rows = 0
+
+
 def _chunk_bytes(path: Path, cfg: Config) -> int:
     """Byte-range size: `runner.chunk_bytes`, smaller for a file that would give each worker
     fewer than four ranges (so two workers are not left waiting on one long range)."""
@@ -195,14 +229,21 @@ def _chunk_bytes(path: Path, cfg: Config) -> int:
 
 
 def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:
-    """Work units in source order; rows of non-JSONL files are read here, lazily."""
+    """Work units in source order: byte ranges, or rows of the other files read here, lazily."""
     opts = read_options(cfg)
     n = 0
     for inp in inputs:
         if inp.ranges is not None:
             for r in inp.ranges:
                 yield Unit(
-                    n, inp.index, inp.source, str(inp.path), inp.mapping, byte_range=r, opts=opts
+                    n,
+                    inp.index,
+                    inp.source,
+                    str(inp.path),
+                    inp.mapping,
+                    byte_range=r,
+                    opts=opts,
+                    csv=inp.csv,
                 )
                 n += 1
             continue
@@ -224,17 +265,24 @@ def iter_units(inputs: list[InputFile], cfg: Config) -> Iterator[Unit]:
             n += 1
 
 
-def _unit_rows(unit: Unit, blank: list[int]) -> Iterator[RawRow]:
+def _unit_rows(unit: Unit, counts: ReadStats, reached: Reached) -> Iterator[RawRow]:
     if unit.rows is not None:
         yield from unit.rows
         return
+    assert unit.byte_range is not None
+    if unit.csv is not None:
+        from pipeline.read.csv_ranges import read_range as read_csv_range
+
+        yield from read_csv_range(
+            Path(unit.path), unit.byte_range, unit.csv, unit.opts, counts, reached
+        )
+        return
     from pipeline.read.jsonl import read_range
 
-    assert unit.byte_range is not None
     start, end, first_line = unit.byte_range
     for row in read_range(Path(unit.path), start, end, first_line, unit.opts):
         if row is None:
-            blank[0] += 1
+            counts.blank_lines += 1
         else:
             yield row
 
@@ -289,21 +337,29 @@ def read_stage(batch: pd.DataFrame, _cfg: Any = None) -> tuple[pd.DataFrame, Cou
 
 
 class UnitReader:
-    """Canonical batches of one unit, `batch_size` records each; counts the blank lines."""
+    """Canonical batches of one unit, `batch_size` records each; counts the blank lines and
+    empty rows, and, for a CSV/TSV range, says where its reading ended (`reached`)."""
 
     def __init__(self, unit: Unit, batch_size: int) -> None:
+        from pipeline.read.csv_ranges import Reached
+
         self.unit = unit
         self.batch_size = batch_size
-        self._blank = [0]
+        self._counts = ReadStats()
+        self.reached = Reached()
 
     @property
     def blank_lines(self) -> int:
-        return self._blank[0]
+        return self._counts.blank_lines
+
+    @property
+    def empty_rows(self) -> int:
+        return self._counts.empty_rows
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         from pipeline.records import make_batch
 
-        rows = _unit_rows(self.unit, self._blank)
+        rows = _unit_rows(self.unit, self._counts, self.reached)
         ordinal = 0
         while True:
             chunk = list(islice(rows, self.batch_size))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,7 @@ def write_metrics(
     units: Iterable[tuple[str, str, dict[str, str], np.ndarray, bool]],
     decisions: Decisions,
     path: Path,
+    chunk_rows: int = 10_000,
 ) -> None:
     """Write the file from `(source, part path, metric classes, kept ordinals, by record)` per
     unit, in order (a unit without records has no part: ""). Each part is removed once read.
@@ -132,7 +134,7 @@ def write_metrics(
             *((n.removeprefix(METRIC_PREFIX), types[n]) for n in metric_names),
         ]
     )
-    writer = _GroupWriter(path, schema)
+    writer = _GroupWriter(path, schema, chunk_rows)
     g = 0
     for source, part, _classes, kept_ords, by_record in units:
         if not part:
@@ -182,15 +184,21 @@ def write_metrics(
 
 class _GroupWriter:
     """Appends tables to a parquet file in row groups of exactly ROW_GROUP rows (the last one
-    smaller), whatever the tables' sizes."""
+    smaller), whatever the tables' sizes. The rows reach the parquet writer in pieces of
+    `chunk_rows` counted from the first row: where the writer cuts its pages depends on the
+    pieces it is given, so the file's bytes do not depend on how the input was cut into units
+    (a CSV read by the parent in units of `runner.batch_size` rows gives the same bytes as one
+    read in byte ranges)."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, chunk_rows: int = 10_000) -> None:
         import pyarrow.parquet as pq
 
         self.writer = pq.ParquetWriter(path, schema)
         self.schema = schema
         self.pending: list[pa.Table] = []
         self.rows = 0
+        self.chunk_rows = max(1, chunk_rows)
+        self.written = 0  # rows handed to the parquet writer
 
     def write(self, table: pa.Table) -> None:
         self.pending.append(table)
@@ -204,10 +212,24 @@ class _GroupWriter:
         table = pa.concat_tables(self.pending) if self.pending else self.schema.empty_table()
         full = table.num_rows if final else table.num_rows - table.num_rows % ROW_GROUP
         if full:
-            self.writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP)
+            self.writer.write_table(self._pieces(table.slice(0, full)), row_group_size=ROW_GROUP)
+            self.written += full
         rest = table.slice(full)
         self.pending = [rest] if rest.num_rows else []
         self.rows = rest.num_rows
+
+    def _pieces(self, table: pa.Table) -> pa.Table:
+        """`table` re-cut at the multiples of `chunk_rows` of the rows written so far."""
+        import pyarrow as pa
+
+        whole = table.combine_chunks()
+        cuts = [0]
+        at = self.chunk_rows - self.written % self.chunk_rows
+        while at < whole.num_rows:
+            cuts.append(at)
+            at += self.chunk_rows
+        cuts.append(whole.num_rows)
+        return pa.concat_tables(whole.slice(a, b - a) for a, b in pairwise(cuts))
 
     def close(self) -> None:
         self._flush(final=True)
