@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.dataset import textnorm as tn
 from pipeline.dataset.identity import Fields, canonical_bytes, hash128, text_of
@@ -40,6 +43,33 @@ def test_content_and_subset_views() -> None:
 def test_map_strings_touches_only_strings() -> None:
     value = {"Key": ["A", ("B", 1)], "n": None}
     assert tn.map_strings(value, str.lower) == {"Key": ["a", ["b", 1]], "n": None}
+
+
+_TEXTS = st.text(
+    st.characters(blacklist_categories=("Cs",)) | st.sampled_from(list(" \t\n.,!?ÉéＡ「」ǅ\x00")),
+    max_size=12,
+)
+_VALUES = st.recursive(
+    _TEXTS | st.integers() | st.none() | st.booleans(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_VALUES, max_size=8),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
+def test_normalize_values_is_map_strings_over_the_batch(
+    values: list[Any], casefold: bool, strip: bool, collapse: bool
+) -> None:
+    norm = tn.TextNormalizer(
+        casefold=casefold, strip_punctuation=strip, collapse_whitespace=collapse
+    )
+    assert tn.normalize_values(values, norm) == [tn.map_strings(v, norm) for v in values]
 
 
 def test_the_shared_modules_import_no_stage_machinery() -> None:

@@ -51,7 +51,7 @@ from pipeline.dataset.identity import (
     hash128,
     text_of,
 )
-from pipeline.dataset.textnorm import TextNormalizer, map_strings
+from pipeline.dataset.textnorm import TextNormalizer, normalize_values
 from pipeline.registry import register_dataset
 
 NAME = "dedupe"
@@ -239,7 +239,7 @@ def keys(batch: pd.DataFrame, cfg: DedupeConfig) -> dict[str, Any]:
     norm = text_normalizer(cfg) if cfg.mode == "normalized" else None
 
     def prepared(values: list[Any]) -> list[Any]:
-        return values if norm is None else [map_strings(v, norm) for v in values]
+        return values if norm is None else normalize_values(values, norm)
 
     h = hash128(prepared(identity))
     out["hi"], out["lo"] = h[:, 0].tolist(), h[:, 1].tolist()

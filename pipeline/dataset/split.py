@@ -45,7 +45,7 @@ from pipeline.dataset.identity import (
     found_bits,
     hash128,
 )
-from pipeline.dataset.textnorm import TextNormalizer, map_strings
+from pipeline.dataset.textnorm import TextNormalizer, normalize_values
 from pipeline.registry import register_dataset
 
 NAME = "split"
@@ -133,7 +133,7 @@ def keys(batch: pd.DataFrame, cfg: SplitConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"hi": h[:, 0].tolist(), "lo": h[:, 1].tolist()}
     out["rank"] = _ranks(digests, cfg.seed)
     norm = _NORMALIZER
-    n = hash128([map_strings(v, norm) for v in fields.content()])
+    n = hash128(normalize_values(list(fields.content()), norm))
     out["norm_hi"], out["norm_lo"] = n[:, 0].tolist(), n[:, 1].tolist()
     if cfg.group is not None:
         values, _ = fields.values(cfg.group)

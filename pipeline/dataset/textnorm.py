@@ -3,8 +3,9 @@
 `TextNormalizer` applies NFKC, then (each optional) case folding, Unicode punctuation
 stripping and whitespace collapsing; `many` normalises a whole batch in one pass (ASCII texts
 as bytes) with the same result as one call per text. `map_strings` applies it to every string
-of a JSON-like value. `mostly_cjk` tells whether a text is mostly Han, kana or Hangul (near
-mode shingles such a text by characters rather than words).
+of a JSON-like value; `normalize_values` does so for a batch of values with one `many` pass.
+`mostly_cjk` tells whether a text is mostly Han, kana or Hangul (near mode shingles such a
+text by characters rather than words).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -130,6 +131,41 @@ def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
     if isinstance(value, dict):
         return {k: map_strings(v, fn) for k, v in value.items()}
     return value
+
+
+def _strings_of(value: Any, out: list[str]) -> None:
+    """Append every string of a JSON-like value to `out`, in `map_strings`' order."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _strings_of(v, out)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings_of(v, out)
+
+
+def _refill(value: Any, it: Iterator[str]) -> Any:
+    """`value` with its strings taken, in order, from `it` (the inverse walk of `_strings_of`)."""
+    if isinstance(value, str):
+        return next(it)
+    if isinstance(value, list | tuple):
+        return [_refill(v, it) for v in value]
+    if isinstance(value, dict):
+        return {k: _refill(v, it) for k, v in value.items()}
+    return value
+
+
+def normalize_values(values: Sequence[Any], normalizer: TextNormalizer) -> list[Any]:
+    """`[map_strings(v, normalizer) for v in values]`, with every string of the batch normalised
+    in one `TextNormalizer.many` pass (the same result, per `many`'s contract)."""
+    strings: list[str] = []
+    for v in values:
+        _strings_of(v, strings)
+    it = iter(normalizer.many(strings))
+    out = [_refill(v, it) for v in values]
+    assert next(it, None) is None
+    return out
 
 
 _CJK = re.compile(
