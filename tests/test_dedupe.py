@@ -263,6 +263,23 @@ def test_normalizing_a_batch_equals_each_text(
     assert norm.many(longer) == [norm(t) for t in longer]
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.text(st.sampled_from(list("aZ .,!'\t\n\r\x0b\x0c\x1c\x1f\x00")), max_size=12)),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
+def test_normalizing_an_ascii_batch_equals_each_text(
+    texts: list[str], casefold: bool, collapse: bool, strip: bool
+) -> None:
+    """The bytes path of ASCII batches (one translate, then runs of spaces and trimming)."""
+    norm = tn.TextNormalizer(
+        casefold=casefold, collapse_whitespace=collapse, strip_punctuation=strip
+    )
+    assert norm.many(texts) == [norm(t) for t in texts]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.text(st.characters(blacklist_characters=" "), min_size=1, max_size=12), max_size=20)

@@ -49,9 +49,10 @@ from pipeline.dataset.identity import (
     first_of_class,
     found_bits,
     hash128,
+    normalized_hash128,
     text_of,
 )
-from pipeline.dataset.textnorm import TextNormalizer, normalize_values
+from pipeline.dataset.textnorm import TextNormalizer
 from pipeline.registry import register_dataset
 
 NAME = "dedupe"
@@ -227,7 +228,7 @@ def near_keys(texts: Sequence[str], cfg: DedupeConfig) -> list[bytes]:
 
 def keys(batch: pd.DataFrame, cfg: DedupeConfig) -> dict[str, Any]:
     """Compact per-record keys: 128-bit hashes (exact/normalized) or LSH bands + signature."""
-    fields = Fields(batch)
+    fields = Fields.of(batch)
     out: dict[str, Any] = {}
     found = found_bits(fields, cfg.subset or ())
     if found is not None:
@@ -238,13 +239,14 @@ def keys(batch: pd.DataFrame, cfg: DedupeConfig) -> dict[str, Any]:
     identity = fields.identity(cfg.subset)
     norm = text_normalizer(cfg) if cfg.mode == "normalized" else None
 
-    def prepared(values: list[Any]) -> list[Any]:
-        return values if norm is None else normalize_values(values, norm)
+    def keyed(values: list[Any]) -> np.ndarray:
+        return hash128(values) if norm is None else normalized_hash128(values, norm)
 
-    h = hash128(prepared(identity))
+    # with no subset and no normalisation the identity is the content, which split hashes too
+    h = fields.content_digests()[1] if cfg.subset is None and norm is None else keyed(identity)
     out["hi"], out["lo"] = h[:, 0].tolist(), h[:, 1].tolist()
     if cfg.subset is not None:
-        full = hash128(prepared(list(fields.content())))
+        full = keyed(list(fields.content()))
         out["full_hi"], out["full_lo"] = full[:, 0].tolist(), full[:, 1].tolist()
     return out
 

@@ -7,7 +7,8 @@ side, and the seeded content rank):
   record that identity can be restricted to: its trained-on content, a `subset` of fields,
   and the `prompt` / `completion` parts of chat and preference records;
 - `canonical_bytes` / `hash128`: the canonical serialisation (orjson, sorted keys) and its
-  128-bit xxh3 hash, as two int64 per record;
+  128-bit xxh3 hash, as two int64 per record; `normalized_hash128`: a 128-bit key per record
+  that is equal for two records exactly when they are equal after text normalisation;
 - `found_bits` / `check_found`: which source columns a record has, and the error when a field
   named in the config is in no record at all;
 - `text_of`: the texts of a value in canonical order (what near-duplicate detection shingles);
@@ -17,7 +18,9 @@ side, and the seeded content rank):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -26,6 +29,7 @@ import pandas as pd
 import xxhash
 
 from pipeline.dataset import KeyTable
+from pipeline.dataset.textnorm import TextNormalizer, refill, strings_of
 from pipeline.errors import PipelineError
 from pipeline.records import ALL_FIELDS
 
@@ -58,13 +62,43 @@ def _chat_parts(messages: Any) -> tuple[list[Any], Any]:
     return list(messages), None
 
 
+_SHARED: dict[int, Fields] = {}  # id of a live batch -> its shared Fields (`Fields.of`)
+
+
 class Fields:
     """The values of canonical fields and source columns for the rows of one batch."""
 
     def __init__(self, batch: pd.DataFrame) -> None:
-        self.batch = batch
+        self._batch: pd.DataFrame | None = batch
+        self._ref: weakref.ref[pd.DataFrame] | None = None
         self.kinds: list[str] = batch["kind"].tolist()
         self._cols: dict[str, list[Any]] = {}
+        self._content: list[dict[str, Any]] | None = None
+        self._digests: tuple[list[bytes], np.ndarray] | None = None
+
+    @property
+    def batch(self) -> pd.DataFrame:
+        if self._batch is not None:
+            return self._batch
+        assert self._ref is not None
+        batch = self._ref()
+        assert batch is not None, "the batch of shared Fields is gone"
+        return batch
+
+    @classmethod
+    def of(cls, batch: pd.DataFrame) -> Fields:
+        """The `Fields` of `batch`, shared by the key functions that run one after the other
+        over the same batch (`dedupe` and `split` hash the same content once). It lives as
+        long as the batch (it holds the batch weakly, and goes when the batch does), which
+        must not change in between: a worker's kept rows do not."""
+        fields = _SHARED.get(id(batch))
+        if fields is not None and fields._ref is not None and fields._ref() is batch:
+            return fields
+        fields = cls(batch)
+        fields._batch, fields._ref = None, weakref.ref(batch)
+        _SHARED[id(batch)] = fields
+        weakref.finalize(batch, _SHARED.pop, id(batch), None)
+        return fields
 
     def col(self, name: str) -> list[Any]:
         if name not in self._cols:
@@ -107,12 +141,22 @@ class Fields:
         return self.col(name)[i]
 
     def content(self) -> list[dict[str, Any]]:
-        """Per row: the fields its kind trains on (nulls left out)."""
-        out = []
-        for i, kind in enumerate(self.kinds):
-            names = TRAINED_FIELDS.get(kind, ())
-            out.append({f: v for f in names if (v := self.col(f)[i]) is not None})
-        return out
+        """Per row: the fields its kind trains on (nulls left out). Computed once; do not
+        change the dicts."""
+        if self._content is None:
+            out = []
+            for i, kind in enumerate(self.kinds):
+                names = TRAINED_FIELDS.get(kind, ())
+                out.append({f: v for f in names if (v := self.col(f)[i]) is not None})
+            self._content = out
+        return self._content
+
+    def content_digests(self) -> tuple[list[bytes], np.ndarray]:
+        """Per row: the xxh3_128 digest of its content's canonical bytes, and the same as
+        `hash128` gives (n, 2). Computed once."""
+        if self._digests is None:
+            self._digests = digests128(self.content())
+        return self._digests
 
     def identity(self, subset: Sequence[str] | None) -> list[Any]:
         """Per row: what defines it, its content or the values of the subset's fields."""
@@ -127,10 +171,108 @@ def canonical_bytes(value: Any) -> bytes:
     return orjson.dumps(value, option=_SORTED, default=str)
 
 
+def digests128(values: Sequence[Any]) -> tuple[list[bytes], np.ndarray]:
+    """The xxh3_128 digest of each value's canonical bytes, and them as (n, 2) int64."""
+    digests = [xxhash.xxh3_128_digest(canonical_bytes(v)) for v in values]
+    return digests, np.frombuffer(b"".join(digests), dtype="<i8").reshape(-1, 2)
+
+
 def hash128(values: Sequence[Any]) -> np.ndarray:
     """(n, 2) int64: the xxh3_128 digest of each value's canonical bytes."""
-    digests = b"".join(xxhash.xxh3_128_digest(canonical_bytes(v)) for v in values)
-    return np.frombuffer(digests, dtype="<i8").reshape(-1, 2)
+    return digests128(values)[1]
+
+
+def _flat(value: Any, strings: list[str]) -> Any:
+    """The common shape: a dict of strings and of lists of dicts of strings (a chat record's
+    messages, a prompt/completion). Its signature (the keys, sorted, with each list's sorted
+    message keys), its strings appended to `strings` in that order; None for any other value
+    (nothing appended)."""
+    if type(value) is not dict:
+        return None
+    mark = len(strings)
+    sig: list[Any] = []
+    try:
+        top = sorted(value)
+    except TypeError:  # keys of mixed types
+        return None
+    for k in top:
+        v = value[k]
+        if type(k) is not str:
+            break
+        if type(v) is str:
+            sig.append(k)
+            strings.append(v)
+            continue
+        if type(v) is not list:
+            break
+        shapes: list[tuple[str, ...]] = []
+        for m in v:
+            if type(m) is not dict:
+                break
+            known = _MESSAGE_KEYS.get(tuple(m))
+            if known is None:
+                if not all(type(x) is str for x in m):
+                    break
+                known = _MESSAGE_KEYS.setdefault(tuple(m), _message_keys(m))
+            ks, get = known
+            texts = get(m)
+            for t in texts:
+                if type(t) is not str:
+                    break
+            else:
+                strings.extend(texts)
+                shapes.append(ks)
+                continue
+            break
+        else:
+            sig.append((k, shapes))
+            continue
+        break
+    else:
+        return sig
+    del strings[mark:]
+    return None
+
+
+# a message's keys, in its order -> the keys sorted, and a getter of its values in that order
+_MESSAGE_KEYS: dict[tuple[str, ...], tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
+
+
+def _message_keys(message: dict[str, Any]) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+    ks = tuple(sorted(message))
+    if len(ks) > 1:
+        return ks, itemgetter(*ks)
+    return ks, lambda m: tuple(m[k] for k in ks)
+
+
+def normalized_hash128(values: Sequence[Any], normalizer: TextNormalizer) -> np.ndarray:
+    """(n, 2) int64 keys, equal for two values exactly when `map_strings(value, normalizer)`
+    of both are (bar 128-bit hash collisions), as `hash128(normalize_values(...))` is; not the
+    same numbers: only the classes count (`dedupe` normalized mode and `split`'s
+    normalised-content key compare them, never order them).
+
+    A value of the common shape (`_flat`) is keyed by its signature and its normalised strings,
+    without rebuilding it; normalisation keeps that shape, so such a value never equals one
+    of another shape, and the two kinds of key cannot meet (a leading NUL byte, which no JSON
+    text starts with). The others are rebuilt and serialised (`normalize_values`). Every
+    string of the batch goes through one `TextNormalizer.many` pass."""
+    strings: list[str] = []
+    plan: list[tuple[Any, int, int]] = []  # (signature or None, first string, end)
+    for v in values:
+        start = len(strings)
+        sig = _flat(v, strings)
+        if sig is None:
+            strings_of(v, strings)
+        plan.append((sig, start, len(strings)))
+    done = normalizer.many(strings)
+    digest = xxhash.xxh3_128_digest
+    out: list[bytes] = []
+    for v, (sig, start, end) in zip(values, plan, strict=True):
+        if sig is not None:
+            out.append(digest(b"\x00" + orjson.dumps([sig, done[start:end]])))
+        else:
+            out.append(digest(canonical_bytes(refill(v, iter(done[start:end])))))
+    return np.frombuffer(b"".join(out), dtype="<i8").reshape(-1, 2)
 
 
 def found_bits(fields: Fields, names: Sequence[str]) -> list[int] | None:

@@ -41,11 +41,12 @@ from pipeline.dataset.identity import (
     canonical_bytes,
     check_found,
     connected_components,
+    digests128,
     first_of_class,
     found_bits,
-    hash128,
+    normalized_hash128,
 )
-from pipeline.dataset.textnorm import TextNormalizer, normalize_values
+from pipeline.dataset.textnorm import TextNormalizer
 from pipeline.registry import register_dataset
 
 NAME = "split"
@@ -112,11 +113,6 @@ class SplitConfig:
 # --- keys (workers) -------------------------------------------------------------------------
 
 
-def _hashes(values: list[Any]) -> tuple[list[bytes], np.ndarray]:
-    digests = [xxhash.xxh3_128_digest(canonical_bytes(v)) for v in values]
-    return digests, np.frombuffer(b"".join(digests), dtype="<i8").reshape(-1, 2)
-
-
 def _ranks(digests: list[bytes], seed: int) -> list[int]:
     ranks = np.fromiter(
         (xxhash.xxh3_64_intdigest(d, seed=seed) for d in digests),
@@ -128,16 +124,16 @@ def _ranks(digests: list[bytes], seed: int) -> list[int]:
 
 def keys(batch: pd.DataFrame, cfg: SplitConfig) -> dict[str, Any]:
     """Per record: content hash, seeded rank, and the hashes of its group and stratum."""
-    fields = Fields(batch)
-    digests, h = _hashes(fields.content())
+    fields = Fields.of(batch)
+    digests, h = fields.content_digests()
     out: dict[str, Any] = {"hi": h[:, 0].tolist(), "lo": h[:, 1].tolist()}
     out["rank"] = _ranks(digests, cfg.seed)
     norm = _NORMALIZER
-    n = hash128(normalize_values(list(fields.content()), norm))
+    n = normalized_hash128(fields.content(), norm)
     out["norm_hi"], out["norm_lo"] = n[:, 0].tolist(), n[:, 1].tolist()
     if cfg.group is not None:
         values, _ = fields.values(cfg.group)
-        gdigests, g = _hashes(values)
+        gdigests, g = digests128(values)
         out["group_hi"], out["group_lo"] = g[:, 0].tolist(), g[:, 1].tolist()
         out["group_rank"] = _ranks(gdigests, cfg.seed)
         out["group_null"] = [v is None for v in values]
@@ -146,7 +142,7 @@ def keys(batch: pd.DataFrame, cfg: SplitConfig) -> dict[str, Any]:
             out["group_found"] = found
     if cfg.stratify is not None:
         values, _ = fields.values(cfg.stratify)
-        _, s = _hashes(values)
+        _, s = digests128(values)
         out["stratum"] = s[:, 0].tolist()
         out["stratum_label"] = [canonical_bytes(v).decode()[:LABEL_CHARS] for v in values]
         found = found_bits(fields, [cfg.stratify])

@@ -102,24 +102,36 @@ class TextNormalizer:
         big = "\x00".join(texts).encode()
         if len(texts) < 2 or big.count(b"\x00") != len(texts) - 1:
             return [self(t) for t in texts]
-        if self.casefold:
-            big = big.lower()
-        if self.strip:
-            big = big.translate(None, self.ascii_punct)
         if not self.collapse:
-            return big.decode().split("\x00")
+            return big.translate(self._ascii_table(), self.ascii_punct).decode().split("\x00")
         if any(c in big for c in _STR_ONLY_SPACES):
+            big = big.translate(self._ascii_table(), self.ascii_punct)
             return [" ".join(p.split()) for p in big.decode().split("\x00")]
-        # every other ASCII whitespace to a space, then runs of spaces to one, then trim
-        big = big.translate(_ASCII_SPACES)
+        # one pass: lower case, punctuation out, every other ASCII whitespace to a space; then
+        # runs of spaces to one, and each text trimmed
+        big = big.translate(self._ascii_table(spaces=True), self.ascii_punct)
         while b"  " in big:
             big = big.replace(b"  ", b" ")
-        big = big.replace(b" \x00", b"\x00").replace(b"\x00 ", b"\x00").strip(b" ")
-        return big.decode().split("\x00")
+        return [p.strip(" ") for p in big.decode().split("\x00")]
+
+    def _ascii_table(self, spaces: bool = False) -> bytes:
+        """The byte table of the ASCII steps: case folding (lower()) and, with `spaces`, ASCII
+        whitespace to a space (deleting punctuation is translate's second argument)."""
+        key = (self.casefold, spaces)
+        table = _ASCII_TABLES.get(key)
+        if table is None:
+            out = bytearray(range(256))
+            if self.casefold:
+                out[65:91] = bytes(range(97, 123))
+            if spaces:
+                for c in b"\t\n\r\x0b\x0c":
+                    out[c] = 32
+            table = _ASCII_TABLES.setdefault(key, bytes(out))
+        return table
 
 
 _STR_ONLY_SPACES = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")  # str.split() splits on them
-_ASCII_SPACES = bytes.maketrans(b"\t\n\r\x0b\x0c", b"     ")
+_ASCII_TABLES: dict[tuple[bool, bool], bytes] = {}
 
 
 def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
@@ -133,26 +145,26 @@ def map_strings(value: Any, fn: Callable[[str], str]) -> Any:
     return value
 
 
-def _strings_of(value: Any, out: list[str]) -> None:
+def strings_of(value: Any, out: list[str]) -> None:
     """Append every string of a JSON-like value to `out`, in `map_strings`' order."""
     if isinstance(value, str):
         out.append(value)
     elif isinstance(value, list | tuple):
         for v in value:
-            _strings_of(v, out)
+            strings_of(v, out)
     elif isinstance(value, dict):
         for v in value.values():
-            _strings_of(v, out)
+            strings_of(v, out)
 
 
-def _refill(value: Any, it: Iterator[str]) -> Any:
-    """`value` with its strings taken, in order, from `it` (the inverse walk of `_strings_of`)."""
+def refill(value: Any, it: Iterator[str]) -> Any:
+    """`value` with its strings taken, in order, from `it` (the inverse walk of `strings_of`)."""
     if isinstance(value, str):
         return next(it)
     if isinstance(value, list | tuple):
-        return [_refill(v, it) for v in value]
+        return [refill(v, it) for v in value]
     if isinstance(value, dict):
-        return {k: _refill(v, it) for k, v in value.items()}
+        return {k: refill(v, it) for k, v in value.items()}
     return value
 
 
@@ -161,9 +173,9 @@ def normalize_values(values: Sequence[Any], normalizer: TextNormalizer) -> list[
     in one `TextNormalizer.many` pass (the same result, per `many`'s contract)."""
     strings: list[str] = []
     for v in values:
-        _strings_of(v, strings)
+        strings_of(v, strings)
     it = iter(normalizer.many(strings))
-    out = [_refill(v, it) for v in values]
+    out = [refill(v, it) for v in values]
     assert next(it, None) is None
     return out
 
