@@ -64,6 +64,15 @@ def main() -> None:
     """ftprep: prepare, convert and gate LLM fine-tuning data."""
 
 
+def entry() -> None:
+    """The `ftprep` command: `main` in a process of ftprep's own, whose garbage collector it
+    tunes (`fewer_collections`; `main` called from Python leaves the caller's alone)."""
+    from pipeline.engine import fewer_collections
+
+    fewer_collections()
+    main()
+
+
 def _shipped_configs() -> str:
     """The `run --help` epilog: the shipped configs, by name."""
     from pipeline import shipped
@@ -138,14 +147,19 @@ def run(
     """
     from pipeline.config import load_config, with_overrides
     from pipeline.engine import get_engine
-    from pipeline.gate import exit_code
-    from pipeline.runner import run as run_pipeline
 
     _setup_logging(quiet)
     if scheduler is not None and engine != "dask":
         raise click.UsageError("--scheduler goes with --engine dask")
     cfg = with_overrides(load_config(config), inputs, out, workers, columns)
     chosen = get_engine(cfg.runner.workers, engine, scheduler) if engine == "dask" else None
+    if chosen is None:  # the pool's forkserver imports while this process does (below)
+        from pipeline.engine.local import prestart
+
+        prestart(cfg.runner.workers, _counted_with(cfg))
+    from pipeline.gate import exit_code
+    from pipeline.runner import run as run_pipeline
+
     started = time.monotonic()
     result = run_pipeline(cfg, engine=chosen, progress=not quiet and sys.stderr.isatty())
     seconds = time.monotonic() - started
@@ -155,6 +169,18 @@ def run(
     _print_verdict(result.report["gate"], code)
     if code:
         sys.exit(code)
+
+
+def _counted_with(cfg: Any) -> list[tuple[str | None, str | None]]:
+    """The `(target, encoding)` settings a run's workers count tokens with: count_tokens',
+    or without it those of the stages that count for themselves (token_limit,
+    dataset_limits); a stage with its own `tokenizer` file loads that instead."""
+    stages = [s for s in cfg.stages if s.name == "count_tokens"] or list(cfg.stages)
+    return [
+        (s.config.target, s.config.encoding)
+        for s in stages
+        if hasattr(s.config, "encoding") and getattr(s.config, "tokenizer", None) is None
+    ]
 
 
 def _counts(counts: dict[str, int], most: int = 8) -> str:

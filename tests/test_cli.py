@@ -307,3 +307,21 @@ def test_init_marks_an_uncertain_encoding_as_a_guess(tmp_path: Path, monkeypatch
     assert result.exit_code == 0, result.output
     line = next(ln for ln in result.output.splitlines() if ln.strip().startswith("encoding:"))
     assert "a GUESS, check that the text reads right" in line and "confidence 0." in line
+
+
+def test_a_run_preloads_the_encodings_its_workers_count_with() -> None:
+    """`ftprep run` names to the pool's forkserver the `(target, encoding)` settings of
+    count_tokens, or without it of the stages that count for themselves."""
+    from pipeline.cli import _counted_with
+    from pipeline.config import parse_config
+
+    def settings(stages: list[Any]) -> list[Any]:
+        return _counted_with(parse_config({"input": {"paths": ["x.jsonl"]}, "stages": stages}, "t"))
+
+    target = "openai:gpt-4o-mini-2024-07-18"
+    limit = {"name": "token_limit", "target": target}
+    assert settings([{"name": "count_tokens", "encoding": "cl100k_base"}, limit]) == [
+        (None, "cl100k_base")
+    ]
+    assert settings([{"name": "dedupe"}, limit]) == [(target, None)]
+    assert settings([{"name": "dedupe"}]) == []

@@ -50,6 +50,13 @@ def work(unit: tuple[int, float]) -> dict[str, Any]:
     }
 
 
+def gc_settings(unit: tuple[int, float]) -> tuple[tuple[int, ...], int]:
+    """This process's collector thresholds and how many objects it froze."""
+    import gc
+
+    return gc.get_threshold(), gc.get_freeze_count()
+
+
 def failing_work(unit: tuple[int, float]) -> int:
     index, _ = unit
     if index == 2:
@@ -81,6 +88,93 @@ def test_results_come_back_in_unit_order_even_when_later_units_finish_first(
         assert os.getpid() not in {r["pid"] for r in results}
     else:
         assert {r["pid"] for r in results} == {os.getpid()}  # one worker: this process
+
+
+def test_pool_workers_collect_garbage_less_often_and_the_caller_is_untouched(
+    tmp_path: Path,
+) -> None:
+    """Pool workers are ftprep's own processes: their collector is tuned (fewer_collections);
+    with one worker the units run in the caller's process, whose settings stay its own."""
+    import gc
+
+    from pipeline.engine import GC_THRESHOLD
+
+    before = gc.get_threshold()
+    got = list(run(2, [(0, 0.0), (1, 0.0)], tmp_path / "two", gc_settings))
+    assert [threshold for threshold, _ in got] == [GC_THRESHOLD, GC_THRESHOLD]
+    assert all(frozen > 1000 for _, frozen in got)  # the modules the pool preloaded
+    one = list(run(1, [(0, 0.0)], tmp_path / "one", gc_settings))
+    assert one[0][0] == before == gc.get_threshold() != GC_THRESHOLD
+
+
+def test_the_ftprep_command_tunes_its_collector_and_main_does_not() -> None:
+    code = (
+        "import gc, sys\n"
+        "from pipeline.cli import {fn}\n"
+        "sys.argv = ['ftprep', '--version']\n"
+        "try:\n    {fn}()\nexcept SystemExit:\n    pass\n"
+        "print(gc.get_threshold(), gc.get_freeze_count() > 1000)\n"
+    )
+    out = {
+        fn: subprocess.run(
+            [sys.executable, "-c", code.format(fn=fn)], capture_output=True, text=True, cwd=ROOT
+        ).stdout.splitlines()[-1]
+        for fn in ("entry", "main")
+    }
+    assert out["entry"] == "(100000, 5, 10) True"
+    assert out["main"] == "(700, 10, 10) False"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'ftprep = "pipeline.cli:entry"' in pyproject
+
+
+def test_prestart_starts_the_forkserver_for_a_pool_only() -> None:
+    """`ftprep run` starts the pool's forkserver before it imports the pipeline itself, so the
+    two import at once; with one worker there is no pool and nothing starts."""
+    code = (
+        "from multiprocessing import forkserver\n"
+        "from pipeline.engine.local import prestart\n"
+        "prestart({n})\n"
+        "print(forkserver._forkserver._forkserver_pid is not None, "
+        "forkserver._forkserver._preload_modules)\n"
+    )
+    for n, expected in ((1, "False ['__main__']"), (2, "True ['pipeline.engine.worker_signals',")):
+        out = subprocess.run(
+            [sys.executable, "-c", code.format(n=n)], capture_output=True, text=True, cwd=ROOT
+        )
+        assert out.stdout.startswith(expected), (n, out.stdout, out.stderr)
+
+
+def encodings_loaded(unit: tuple[int, float]) -> int:
+    """How many encodings this worker had built before it was asked for any."""
+    from pipeline import tokens
+
+    return tokens.get_encoding.cache_info().currsize
+
+
+def test_prestarted_workers_start_with_the_run_s_encoding(tmp_path: Path) -> None:
+    """The forkserver loads the encodings `prestart` names, once, and the workers forked from
+    it find them in their cache; a setting that cannot be resolved loads nothing, silently."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.engine.local import LocalEngine, prestart\n"
+        "from tests.test_engine import setup, encodings_loaded\n"
+        "prestart(2, [('openai:gpt-4o-mini-2024-07-18', None), ('no:such-target', None)])\n"
+        "out = list(LocalEngine(2).map(encodings_loaded, [(0, 0.0), (1, 0.0)], setup=setup,\n"
+        "           setup_args=('t',), scratch=Path(sys.argv[1])))\n"
+        "print(out)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[1, 1]", out.stderr
+    bare = subprocess.run(
+        [sys.executable, "-c", code.replace("prestart(2, [", "prestart(2, []) and (["), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert bare.stdout.strip() == "[0, 0]", bare.stderr
 
 
 @pytest.mark.parametrize("workers", WORKERS)

@@ -26,6 +26,7 @@ Workers import ftprep's own `pipeline` package, never a folder of that name wher
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -39,14 +40,21 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pipeline import signals
+from pipeline.engine import fewer_collections
 from pipeline.errors import PipelineError
 
 U = TypeVar("U")
 R = TypeVar("R")
 
 IN_FLIGHT_PER_WORKER = 2
-PRELOAD = ["pipeline.engine.worker_signals", "pipeline.runner", "pipeline.registry"]
+PRELOAD = [
+    "pipeline.engine.worker_signals",
+    "pipeline.runner",
+    "pipeline.registry",
+    "pipeline.engine.worker_tokenizers",
+]
 START_TIMEOUT = 60.0  # seconds for every worker of a new pool to be set up
+PRELOAD_ENCODINGS_ENV = "FTPREP_PRELOAD_ENCODINGS"  # read by `worker_tokenizers`
 
 
 class LocalEngine:
@@ -154,6 +162,24 @@ def _start_forkserver() -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def prestart(workers: int | None, encodings: Iterable[tuple[str | None, str | None]] = ()) -> None:
+    """Start the forkserver now when a run will use a pool, so that its imports (the pipeline,
+    pandas, pyarrow: about a second) run while this process still loads and plans; the pool
+    then finds it running. `encodings`: the `(target, encoding)` settings of the stages that
+    count tokens, whose encodings the forkserver loads once for every worker
+    (`worker_tokenizers`). Nothing happens for one worker, or when a forkserver already runs."""
+    if LocalEngine(workers).workers < 2:
+        return
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    os.environ[PRELOAD_ENCODINGS_ENV] = json.dumps([list(pair) for pair in encodings])
+    try:
+        with _main_module_hidden(), _own_package_only():
+            _start_forkserver()
+    finally:
+        del os.environ[PRELOAD_ENCODINGS_ENV]
+
+
 def _hello(scratch: Path, workers: int) -> int:
     """Mark this worker as started, then wait until `workers` workers have: while one waits,
     the next hello cannot go to it, so every hello runs in a worker of its own."""
@@ -178,6 +204,7 @@ def _setup_worker(setup: Callable[..., None], scratch: Path, args: tuple[Any, ..
         setup(_own_scratch(scratch), *args)
     except Exception as exc:  # raised from the first unit: a dying initializer respawns forever
         _SETUP_ERROR.append(exc)
+    fewer_collections()
 
 
 def _work(work: Callable[[U], R], unit: U) -> R:

@@ -42,7 +42,8 @@ of the example rendered by that template (`pipeline.chat_template`, as transform
 its image tokens; the other columns keep the formula's per-role content counts. Without a
 template the chat formula's per-message figures stand in for it.
 Each worker builds the encoding once (`pipeline.tokens.get_encoding` is cached per process);
-only its name travels between processes. The measuring itself (`measure`, the per-kind rows,
+only its name travels between processes. Under `ftprep run` the local pool's forkserver
+builds it before it forks the workers, which then share it (`engine.worker_tokenizers`). The measuring itself (`measure`, the per-kind rows,
 the metric column names `COLUMNS`/`TOTAL` and the encoding choice `resolve_encoding`) lives in
 `pipeline.tokens`, shared with `token_limit` and `dataset_limits`.
 
