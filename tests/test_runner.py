@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline.errors import PipelineError
 from pipeline.read.jsonl import plan_ranges, read_range
+from pipeline.write.jsonl import dumps_lenient
 from tests.conftest import read_jsonl, run_config, run_two_ways
 
 STAGES = [{"name": "normalize_text"}, {"name": "require_fields"}]
@@ -59,6 +60,33 @@ def test_stage_rejects_keep_source_order_and_original_record(tmp_path: Path) -> 
     assert [r["line"] for r in rejected] == [1, 4, 7, 10]
     assert {r["reason"] for r in rejected} == {"field_empty"}
     assert rejected[0]["record"] == rows[0]
+
+
+def test_a_duplicate_is_rejected_with_its_source_record_however_its_line_was_written(
+    tmp_path: Path,
+) -> None:
+    """The spool keeps a JSON Lines record's own line as its original when orjson parses the
+    line to the record, and writes the record again otherwise (an integer past 64 bits, which
+    the reader parses exactly): rejected.jsonl is the same either way, and equals the source."""
+    src = tmp_path / "d.jsonl"
+    lines = [
+        b'{"prompt": "p", "completion": "c", "id": 1}',
+        b'{ "id" : 2 ,"completion":"c",  "prompt":"p", "s": "\\u00e9\\ud83d\\ude00\\/"}\r',
+        b'{"prompt":"p","completion":"c","n":123456789012345678901234567890}',
+        b'{"prompt":"p","completion":"c","f":1.0e2,"z":-0.0,"u":"\xc3\xa9"}',
+    ]
+    src.write_bytes(b"\n".join(lines) + b"\n")
+    stages = [{"name": "dedupe"}]
+    run_config(tmp_path, {"input": {"paths": [str(src)]}, "stages": stages})
+    rejected = (tmp_path / "out" / "rejected.jsonl").read_bytes().splitlines()
+    assert len(rejected) == 3
+    import json
+
+    for line, got in zip(lines[1:], rejected, strict=True):
+        record = json.loads(got)["record"]
+        assert record == json.loads(line)  # the big integer exactly too
+        if b"1234567890123456789012" not in line:
+            assert got.endswith(b',"record":' + dumps_lenient(record) + b"}")
 
 
 def test_failed_run_keeps_previous_outputs_and_leaves_no_partial_file(

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.read.jsonl import has_long_number
+from pipeline.jsonnum import has_long_number
 from pipeline.runner import RowSources
 from pipeline.write import metrics
 from tests.conftest import run_two_ways, write_jsonl

@@ -38,7 +38,10 @@ class RawRow:
 
     line: int
     record: dict[str, Any] | None = None
-    raw: str | None = None  # the raw text when the row could not be parsed
+    # the raw text when the row could not be parsed; or, for a parsed JSON Lines row, the
+    # line's bytes when `record` is exactly what orjson makes of them (what the spool keeps
+    # as the record's original, `pipeline.write.spool`)
+    raw: str | bytes | None = None
     reason: str | None = None  # read-level reject code (json_invalid, row_malformed, ...)
     message: str | None = None
     warning: tuple[str, str] | None = None  # (code, message) of a kept record the reader changed

@@ -294,7 +294,7 @@ def _whole(
             f"{e.msg}.{hint}"
         ) from None
     if re.search(r"\d{20}", text):  # integers past 64 bits: kept exact, not made floats
-        from pipeline.read.jsonl import exact
+        from pipeline.jsonnum import exact
 
         data = exact(text, data)
     del text

@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 
 from pipeline.dataset import TRAIN, VALIDATION, Decisions
+from pipeline.jsonnum import exact, has_long_number
 from pipeline.write.jsonl import AtomicOutputs, rejected_line
 from pipeline.write.spool import Spooled
 
@@ -48,31 +49,40 @@ def write_splits(
     g = 0  # key-table row of the next kept record
     try:
         for source, s in spools:
+            # a unit at a time, in bulk: its kept lines are read whole (a unit is small) and
+            # go to their split in one write; the originals are read only for a dataset reject
+            n = len(s.kept_ords)
+            d = dest[g : g + n]
+            with open(s.kept_path, "rb") as kept:
+                lines = kept.read().split(b"\n")[:n]  # each line ends with a newline
+            assert len(lines) == n, f"{s.kept_path}: {len(lines)} lines for {n} records"
+            for split, writer in ((TRAIN, train), (VALIDATION, validation)):
+                rows = np.flatnonzero(d == split).tolist()
+                if not rows:
+                    continue
+                assert writer is not None, "a split stage must set write_validation"
+                writer.write_lines([lines[i] for i in rows])
+                totals["train" if split == TRAIN else "validation"] += len(rows)
             dataset_rejects: list[tuple[int, bytes]] = []
-            with open(s.kept_path, "rb") as kept, open(s.orig_path, "rb") as orig:
-                for ordinal, line_no, line, orig_line in zip(
-                    s.kept_ords.tolist(), s.kept_lines.tolist(), kept, orig, strict=True
-                ):
-                    d = dest[g]
-                    if d == TRAIN:
-                        train.write(line)
-                        totals["train"] += 1
-                    elif d == VALIDATION:
-                        assert validation is not None, "a split stage must set write_validation"
-                        validation.write(line)
-                        totals["validation"] += 1
-                    else:
-                        stage, reason, message = decisions.reasons[g]
-                        record = orjson.loads(orig_line)
-                        dataset_rejects.append(
-                            (
-                                ordinal,
-                                rejected_line(
-                                    source, line_no, stage, reason, message, record, s.by_record
-                                ),
-                            )
+            dropped = np.flatnonzero((d != TRAIN) & (d != VALIDATION)).tolist()
+            if dropped:
+                with open(s.orig_path, "rb") as orig:
+                    originals = orig.read().split(b"\n")
+                ords, line_nos = s.kept_ords.tolist(), s.kept_lines.tolist()
+                for i in dropped:
+                    stage, reason, message = decisions.reasons[g + i]
+                    record = orjson.loads(originals[i])
+                    if has_long_number(originals[i]):  # exactly, as the reader read it
+                        record = exact(originals[i], record)
+                    dataset_rejects.append(
+                        (
+                            ords[i],
+                            rejected_line(
+                                source, line_nos[i], stage, reason, message, record, s.by_record
+                            ),
                         )
-                    g += 1
+                    )
+            g += n
             with open(s.rejected_path, "rb") as rej:
                 merged = heapq.merge(
                     zip(s.rejected_ords.tolist(), (ln.rstrip(b"\n") for ln in rej), strict=True),
@@ -122,6 +132,15 @@ class SplitWriter:
         self.f = open(self.outputs.path(name), "wb")  # noqa: SIM115
         self.f.write(self.head)
         self.size = len(self.head)
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Write `lines` (each without its newline) in order, each followed by a newline."""
+        if self.limit is None:
+            self.f.write(b"\n".join(lines) + b"\n")
+            self.size += sum(map(len, lines)) + len(lines)
+            return
+        for line in lines:
+            self.write(line + b"\n")
 
     def write(self, line: bytes) -> None:
         if (

@@ -113,10 +113,14 @@ class Spool:
         kept = [i for i, r in enumerate(reasons) if r is None or r != r]
         if kept:  # the common case, in bulk: one write per file per batch
             kept_f.write(b"".join([encoded[i] + b"\n" for i in kept]))
+            # a JSON Lines record's own line when the reader says it parses to the record
+            # (`RawRow.raw`), else the record written again
             orig_f.write(
                 b"".join(
                     [
-                        dumps_lenient(raws[i] if records[i] is None else records[i]) + b"\n"
+                        (raw + b"\n")
+                        if type(raw := raws[i]) is bytes and records[i] is not None
+                        else dumps_lenient(raw if records[i] is None else records[i]) + b"\n"
                         for i in kept
                     ]
                 )
