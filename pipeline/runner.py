@@ -25,7 +25,9 @@ from __future__ import annotations
 import errno
 import logging
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -384,8 +386,12 @@ def _run_into(
 ) -> RunResult:
     from pipeline import __version__ as version
     from pipeline.report.files import write_reports
+    from pipeline.report.html import prewarm
     from pipeline.report.stats import ReportColumns, message_section, token_section
 
+    # report.html's chart renderer starts while the workers run, not after them (`prewarm`)
+    warm = threading.Thread(target=prewarm, name="ftprep-report-prewarm")
+    warm.start()
     with AtomicOutputs(out_dir) as outputs:
         scratch = outputs.scratch("")
         if inputs is None:
@@ -399,14 +405,21 @@ def _run_into(
         _warn_empty(inputs, results)
         decisions, dataset_info = _decide(results, cfg, tally)
         spools = [(r.source, r.spooled) for r in results]
-        written = write_splits(spools, decisions, outputs, bom=bool(target_info.get("bom")))
         metrics = [
             (r.source, r.metrics_path, r.metric_types, r.spooled.kept_ords, r.spooled.by_record)
             for r in results
         ]
-        write_metrics(
-            metrics, decisions, outputs.path("metrics.parquet"), cfg.runner.batch_size
-        )
+        # metrics.parquet (pyarrow, which lets go of the GIL) is written while the splits are
+        with ThreadPoolExecutor(1, thread_name_prefix="ftprep-metrics") as pool:
+            merging = pool.submit(
+                write_metrics,
+                metrics,
+                decisions,
+                outputs.path("metrics.parquet"),
+                cfg.runner.batch_size,
+            )
+            written = write_splits(spools, decisions, outputs, bom=bool(target_info.get("bom")))
+            merging.result()
         rows_in = sum(r.rows_in for r in results)
         input_summaries = _inputs(inputs, results)
         # the key table (per kept record) is read no further: let it go before the report
@@ -437,6 +450,7 @@ def _run_into(
             out_dir=out_dir,
         )
         del columns
+        warm.join()
         report = write_reports(summary, outputs.path)
         if not summary.identity_holds:
             t = summary.totals

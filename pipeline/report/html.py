@@ -722,6 +722,20 @@ def charts(page: Mapping[str, Any]) -> dict[str, str]:
     return {name: _svg(chart) for name, chart in out.items()}
 
 
+def prewarm() -> None:
+    """Start what report.html needs ahead of time: altair, the vl-convert runtime (its first
+    chart takes about half a second) and the compiled template, about a second in all. A run
+    calls this in a thread while the workers run, so the page is rendered at the end without
+    that second. Any error is left for the real rendering to raise."""
+    import contextlib
+
+    with contextlib.suppress(Exception):  # rendering the page raises it again, in its place
+        import altair as alt
+
+        _svg(alt.Chart(alt.Data(values=[{"n": 1}])).mark_bar().encode(x="n:Q"))
+        environment().get_template("report.html.j2")
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """report.html for a report.json document: one self-contained page."""
     from markupsafe import Markup
