@@ -16,7 +16,8 @@
      XLSX reader alone over it (the parent's share of that run: it reads every row itself).
 3. For each: wall s, CPU s of the whole process tree (pool and cluster processes included;
    sampled every 50 ms with psutil, the parent's own from its rusage), peak RSS of the largest
-   process and of the tree, MB/s of input and the wall ratio to the floor of the same run
+   process and of the tree, peak PSS of the tree (pages shared between processes, such as the
+   tokenizer the workers inherit from their forkserver, counted once), MB/s of input and the wall ratio to the floor of the same run
    (for the chat inputs the floor reads; the others give their wall time next to it).
    JSON goes to bench/results/scale-<mb>mb-<time>.json; a short table to stdout.
 
@@ -70,19 +71,31 @@ READ_ONLY = (
 )
 
 
+def _pss(pid: int) -> int:
+    """A process's proportional set size in bytes (0 when it is gone or the kernel lacks it)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def measure(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run `args`; wall, CPU of the process tree, peak RSS of its largest process and of it."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     root = psutil.Process(proc.pid)
     cpu: dict[int, float] = {}
-    peak_one = peak_tree = peak_parent = 0
+    peak_one = peak_tree = peak_parent = peak_pss = 0
     while proc.poll() is None:
         try:
             procs = [root, *root.children(recursive=True)]
         except psutil.Error:
             break
-        tree = 0
+        tree = pss_tree = 0
         for p in procs:
             try:
                 rss = p.memory_info().rss
@@ -91,10 +104,12 @@ def measure(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any
                 continue
             cpu[p.pid] = times.user + times.system
             tree += rss
+            pss_tree += _pss(p.pid)
             if p.pid == proc.pid:
                 peak_parent = max(peak_parent, rss)
             peak_one = max(peak_one, rss)
         peak_tree = max(peak_tree, tree)
+        peak_pss = max(peak_pss, pss_tree)
         time.sleep(0.05)
     wall = time.perf_counter() - start
     _out, err = proc.communicate()
@@ -107,6 +122,9 @@ def measure(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any
         "peak_rss_largest_mib": round(peak_one / 2**20),
         "peak_rss_parent_mib": round(peak_parent / 2**20),
         "peak_rss_tree_mib": round(peak_tree / 2**20),
+        # the tree's own memory: RSS counts a page the workers share with their forkserver
+        # (the tokenizer it loaded for them) once per process, PSS divides it between them
+        "peak_pss_tree_mib": round(peak_pss / 2**20),
         "exit": proc.returncode,
         "stderr_tail": err.decode(errors="replace")[-300:] if proc.returncode > 1 else "",
     }
@@ -266,6 +284,9 @@ def main() -> None:
         derived["memory_ratio_tree"] = round(
             by["cds"]["peak_rss_tree_mib"] / by["cds_small"]["peak_rss_tree_mib"], 2
         )
+        derived["memory_ratio_pss_tree"] = round(
+            by["cds"]["peak_pss_tree_mib"] / max(1, by["cds_small"]["peak_pss_tree_mib"]), 2
+        )
     if "xlsx" in by and "xlsx_read" in by:
         derived["xlsx_read_share"] = round(by["xlsx_read"]["wall_s"] / by["xlsx"]["wall_s"], 2)
     result = {
@@ -282,14 +303,14 @@ def main() -> None:
     target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(
         f"{'case':<20} {'MB':>7} {'wall s':>8} {'ratio':>6} {'CPU s':>8} {'RSS max':>8} "
-        f"{'parent':>7} {'RSS tree':>9} {'MB/s':>7} exit"
+        f"{'parent':>7} {'RSS tree':>9} {'PSS tree':>9} {'MB/s':>7} exit"
     )
     for r in rows:
         ratio = f"{r['ratio_to_floor']:.2f}" if r["ratio_to_floor"] is not None else "-"
         print(
             f"{r['case']:<20} {r['input_mb']:>7.1f} {r['wall_s']:>8.2f} {ratio:>6} "
             f"{r['cpu_s']:>8.1f} {r['peak_rss_largest_mib']:>8} {r['peak_rss_parent_mib']:>7} "
-            f"{r['peak_rss_tree_mib']:>9} "
+            f"{r['peak_rss_tree_mib']:>9} {r.get('peak_pss_tree_mib', '-'):>9} "
             f"{r['mb_per_s']:>7.1f} {r['exit']}"
         )
     print(f"derived: {derived}; load {result['load_before']} -> {result['load_after']}")
