@@ -27,7 +27,6 @@ import logging
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -405,21 +404,14 @@ def _run_into(
         _warn_empty(inputs, results)
         decisions, dataset_info = _decide(results, cfg, tally)
         spools = [(r.source, r.spooled) for r in results]
+        written = write_splits(spools, decisions, outputs, bom=bool(target_info.get("bom")))
         metrics = [
             (r.source, r.metrics_path, r.metric_types, r.spooled.kept_ords, r.spooled.by_record)
             for r in results
         ]
-        # metrics.parquet (pyarrow, which lets go of the GIL) is written while the splits are
-        with ThreadPoolExecutor(1, thread_name_prefix="ftprep-metrics") as pool:
-            merging = pool.submit(
-                write_metrics,
-                metrics,
-                decisions,
-                outputs.path("metrics.parquet"),
-                cfg.runner.batch_size,
-            )
-            written = write_splits(spools, decisions, outputs, bom=bool(target_info.get("bom")))
-            merging.result()
+        write_metrics(
+            metrics, decisions, outputs.path("metrics.parquet"), cfg.runner.batch_size
+        )
         rows_in = sum(r.rows_in for r in results)
         input_summaries = _inputs(inputs, results)
         # the key table (per kept record) is read no further: let it go before the report

@@ -560,10 +560,10 @@ def test_a_run_starts_the_chart_renderer_in_a_thread_and_prewarm_never_raises(
     assert calls == ["ftprep-report-prewarm"]
     monkeypatch.undo()
 
-    def broken(chart: Any) -> str:
+    def broken() -> Any:
         raise RuntimeError("no renderer")
 
-    monkeypatch.setattr(html, "_svg", broken)
+    monkeypatch.setattr(html, "environment", broken)
     html.prewarm()  # no exception
     with pytest.raises(RuntimeError, match="no renderer"):
         render_html(golden())

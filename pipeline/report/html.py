@@ -723,16 +723,17 @@ def charts(page: Mapping[str, Any]) -> dict[str, str]:
 
 
 def prewarm() -> None:
-    """Start what report.html needs ahead of time: altair, the vl-convert runtime (its first
-    chart takes about half a second) and the compiled template, about a second in all. A run
-    calls this in a thread while the workers run, so the page is rendered at the end without
-    that second. Any error is left for the real rendering to raise."""
+    """Import what report.html needs ahead of time (altair, and the template compiled): about
+    half a second. A run calls this in a thread while the workers run, so that the page takes
+    that much less at the end. Not the vl-convert runtime (its first chart takes as long
+    again): started early, its 72 MiB would sit on top of the parent's largest memory instead
+    of reusing what the dataset decisions freed (docs/performance.md). Any error is left for
+    the real rendering to raise."""
     import contextlib
 
     with contextlib.suppress(Exception):  # rendering the page raises it again, in its place
-        import altair as alt
+        import altair  # noqa: F401
 
-        _svg(alt.Chart(alt.Data(values=[{"n": 1}])).mark_bar().encode(x="n:Q"))
         environment().get_template("report.html.j2")
 
 
