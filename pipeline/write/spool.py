@@ -112,21 +112,23 @@ class Spool:
         lines, ords = batch["_line"].tolist(), batch["_ord"].tolist()
         kept = [i for i, r in enumerate(reasons) if r is None or r != r]
         if kept:  # the common case, in bulk: one write per file per batch
-            kept_f.write(b"".join([encoded[i] + b"\n" for i in kept]))
+            out = [encoded[i] for i in kept]
+            kept_f.write(b"\n".join(out) + b"\n")
             # a JSON Lines record's own line when the reader says it parses to the record
             # (`RawRow.raw`), else the record written again
             orig_f.write(
-                b"".join(
+                b"\n".join(
                     [
-                        (raw + b"\n")
+                        raw
                         if type(raw := raws[i]) is bytes and records[i] is not None
-                        else dumps_lenient(raw if records[i] is None else records[i]) + b"\n"
+                        else dumps_lenient(raw if records[i] is None else records[i])
                         for i in kept
                     ]
                 )
+                + b"\n"
             )
             s.kept_lines.extend([lines[i] for i in kept])
-            s.kept_bytes.extend([len(encoded[i]) + 1 for i in kept])
+            s.kept_bytes.extend([len(line) + 1 for line in out])
             s.kept_ords.extend([ords[i] for i in kept])
         if len(kept) == n:
             return
