@@ -25,7 +25,6 @@ from __future__ import annotations
 import errno
 import logging
 import tempfile
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -385,12 +384,8 @@ def _run_into(
 ) -> RunResult:
     from pipeline import __version__ as version
     from pipeline.report.files import write_reports
-    from pipeline.report.html import prewarm
     from pipeline.report.stats import ReportColumns, message_section, token_section
 
-    # report.html's chart renderer starts while the workers run, not after them (`prewarm`)
-    warm = threading.Thread(target=prewarm, name="ftprep-report-prewarm")
-    warm.start()
     with AtomicOutputs(out_dir) as outputs:
         scratch = outputs.scratch("")
         if inputs is None:
@@ -442,7 +437,6 @@ def _run_into(
             out_dir=out_dir,
         )
         del columns
-        warm.join()
         report = write_reports(summary, outputs.path)
         if not summary.identity_holds:
             t = summary.totals

@@ -540,30 +540,3 @@ def test_both_pages_say_when_token_counts_are_a_lower_bound_or_an_approximation(
     for shown in (md, page):
         assert "approximated with o200k_base: no tokenizer.json given" in shown
         assert "counted at the documented minimum" not in shown
-
-
-def test_a_run_starts_the_chart_renderer_in_a_thread_and_prewarm_never_raises(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The runner calls `prewarm` in a thread of its own while the workers run; an error there
-    is left for the page's real rendering to raise."""
-    import threading
-
-    from pipeline.report import html
-    from tests.conftest import run_config
-
-    calls: list[str] = []
-    monkeypatch.setattr(html, "prewarm", lambda: calls.append(threading.current_thread().name))
-    src = tmp_path / "d.jsonl"
-    src.write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
-    run_config(tmp_path, {"input": {"paths": [str(src)]}})
-    assert calls == ["ftprep-report-prewarm"]
-    monkeypatch.undo()
-
-    def broken() -> Any:
-        raise RuntimeError("no renderer")
-
-    monkeypatch.setattr(html, "environment", broken)
-    html.prewarm()  # no exception
-    with pytest.raises(RuntimeError, match="no renderer"):
-        render_html(golden())

@@ -722,21 +722,6 @@ def charts(page: Mapping[str, Any]) -> dict[str, str]:
     return {name: _svg(chart) for name, chart in out.items()}
 
 
-def prewarm() -> None:
-    """Import what report.html needs ahead of time (altair, and the template compiled): about
-    half a second. A run calls this in a thread while the workers run, so that the page takes
-    that much less at the end. Not the vl-convert runtime (its first chart takes as long
-    again): started early, its 72 MiB would sit on top of the parent's largest memory instead
-    of reusing what the dataset decisions freed (docs/performance.md). Any error is left for
-    the real rendering to raise."""
-    import contextlib
-
-    with contextlib.suppress(Exception):  # rendering the page raises it again, in its place
-        import altair  # noqa: F401
-
-        environment().get_template("report.html.j2")
-
-
 def render_html(report: Mapping[str, Any]) -> str:
     """report.html for a report.json document: one self-contained page."""
     from markupsafe import Markup
