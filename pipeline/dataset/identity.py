@@ -213,7 +213,9 @@ def _flat(value: Any, strings: list[str]) -> Any:
             if known is None:
                 if not all(type(x) is str for x in m):
                     break
-                known = _MESSAGE_KEYS.setdefault(tuple(m), _message_keys(m))
+                known = _message_keys(m)
+                if len(_MESSAGE_KEYS) < _MESSAGE_KEYS_KEPT:  # odd inputs: no unbounded cache
+                    _MESSAGE_KEYS[tuple(m)] = known
             ks, get = known
             texts = get(m)
             for t in texts:
@@ -236,6 +238,7 @@ def _flat(value: Any, strings: list[str]) -> Any:
 
 # a message's keys, in its order -> the keys sorted, and a getter of its values in that order
 _MESSAGE_KEYS: dict[tuple[str, ...], tuple[tuple[str, ...], Callable[[Any], Any]]] = {}
+_MESSAGE_KEYS_KEPT = 256
 
 
 def _message_keys(message: dict[str, Any]) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
