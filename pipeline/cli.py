@@ -145,7 +145,7 @@ def run(
     \b
     Example: ftprep run openai_chat --input data/faq.csv --out out/faq
     """
-    from pipeline.config import load_config, with_overrides
+    from pipeline.config import load_config, token_setting, with_overrides
     from pipeline.engine import get_engine
 
     _setup_logging(quiet)
@@ -155,8 +155,10 @@ def run(
     chosen = get_engine(cfg.runner.workers, engine, scheduler) if engine == "dask" else None
     if chosen is None:  # the pool's forkserver imports while this process does (below)
         from pipeline.engine.local import prestart
+        from pipeline.tokens import KNOWN_ENCODINGS
 
-        prestart(cfg.runner.workers, _counted_with(cfg))
+        encoding, _ = token_setting(cfg)  # what the report will say the counts use
+        prestart(cfg.runner.workers, [encoding] if encoding in KNOWN_ENCODINGS else [])
     from pipeline.gate import exit_code
     from pipeline.runner import run as run_pipeline
 
@@ -169,18 +171,6 @@ def run(
     _print_verdict(result.report["gate"], code)
     if code:
         sys.exit(code)
-
-
-def _counted_with(cfg: Any) -> list[tuple[str | None, str | None]]:
-    """The `(target, encoding)` settings a run's workers count tokens with: count_tokens',
-    or without it those of the stages that count for themselves (token_limit,
-    dataset_limits); a stage with its own `tokenizer` file loads that instead."""
-    stages = [s for s in cfg.stages if s.name == "count_tokens"] or list(cfg.stages)
-    return [
-        (s.config.target, s.config.encoding)
-        for s in stages
-        if hasattr(s.config, "encoding") and getattr(s.config, "tokenizer", None) is None
-    ]
 
 
 def _counts(counts: dict[str, int], most: int = 8) -> str:

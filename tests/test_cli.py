@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
@@ -309,19 +311,25 @@ def test_init_marks_an_uncertain_encoding_as_a_guess(tmp_path: Path, monkeypatch
     assert "a GUESS, check that the text reads right" in line and "confidence 0." in line
 
 
-def test_a_run_preloads_the_encodings_its_workers_count_with() -> None:
-    """`ftprep run` names to the pool's forkserver the `(target, encoding)` settings of
-    count_tokens, or without it of the stages that count for themselves."""
-    from pipeline.cli import _counted_with
-    from pipeline.config import parse_config
+def test_a_run_preloads_the_encoding_its_workers_count_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ftprep run` names to the pool's forkserver the encoding the run counts with (the one
+    the report names, `token_setting`); none when no stage counts tokens, or when the count
+    uses a tokenizer.json of its own."""
+    from pipeline.engine import local
 
-    def settings(stages: list[Any]) -> list[Any]:
-        return _counted_with(parse_config({"input": {"paths": ["x.jsonl"]}, "stages": stages}, "t"))
-
+    named: list[list[str]] = []
+    monkeypatch.setattr(local, "prestart", lambda workers, encodings=(): named.append(list(encodings)))
+    src = tmp_path / "d.jsonl"
+    src.write_text('{"prompt": "p", "completion": "c"}\n', encoding="utf-8")
     target = "openai:gpt-4o-mini-2024-07-18"
-    limit = {"name": "token_limit", "target": target}
-    assert settings([{"name": "count_tokens", "encoding": "cl100k_base"}, limit]) == [
-        (None, "cl100k_base")
-    ]
-    assert settings([{"name": "dedupe"}, limit]) == [(target, None)]
-    assert settings([{"name": "dedupe"}]) == []
+    for stages in (
+        [{"name": "count_tokens", "encoding": "cl100k_base"}, {"name": "token_limit", "target": target}],
+        [{"name": "dedupe"}, {"name": "token_limit", "target": target}],
+        [{"name": "dedupe"}],
+    ):
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(json.dumps({"input": {"paths": [str(src)]}, "stages": stages}), encoding="utf-8")
+        CliRunner().invoke(main, ["run", str(cfg), "--out", str(tmp_path / "out"), "--workers", "2"])
+    assert named == [["cl100k_base"], ["o200k_base"], []]

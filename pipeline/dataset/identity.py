@@ -250,14 +250,14 @@ def _message_keys(message: dict[str, Any]) -> tuple[tuple[str, ...], Callable[[A
 
 def normalized_hash128(values: Sequence[Any], normalizer: TextNormalizer) -> np.ndarray:
     """(n, 2) int64 keys, equal for two values exactly when `map_strings(value, normalizer)`
-    of both are (bar 128-bit hash collisions), as `hash128(normalize_values(...))` is; not the
+    of both are (bar 128-bit hash collisions), as the `hash128` of those values is; not the
     same numbers: only the classes count (`dedupe` normalized mode and `split`'s
     normalised-content key compare them, never order them).
 
     A value of the common shape (`_flat`) is keyed by its signature and its normalised strings,
     without rebuilding it; normalisation keeps that shape, so such a value never equals one
     of another shape, and the two kinds of key cannot meet (a leading NUL byte, which no JSON
-    text starts with). The others are rebuilt and serialised (`normalize_values`). Every
+    text starts with). The others are rebuilt (`refill`) and serialised. Every
     string of the batch goes through one `TextNormalizer.many` pass."""
     strings: list[str] = []
     plan: list[tuple[Any, int, int]] = []  # (signature or None, first string, end)

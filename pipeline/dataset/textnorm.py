@@ -3,7 +3,8 @@
 `TextNormalizer` applies NFKC, then (each optional) case folding, Unicode punctuation
 stripping and whitespace collapsing; `many` normalises a whole batch in one pass (ASCII texts
 as bytes) with the same result as one call per text. `map_strings` applies it to every string
-of a JSON-like value; `normalize_values` does so for a batch of values with one `many` pass.
+of a JSON-like value; `strings_of` and `refill` take a value's strings out and put them back,
+so that a batch's strings go through one `many` pass (`identity.normalized_hash128`).
 `mostly_cjk` tells whether a text is mostly Han, kana or Hangul (near mode shingles such a
 text by characters rather than words).
 """
@@ -166,18 +167,6 @@ def refill(value: Any, it: Iterator[str]) -> Any:
     if isinstance(value, dict):
         return {k: refill(v, it) for k, v in value.items()}
     return value
-
-
-def normalize_values(values: Sequence[Any], normalizer: TextNormalizer) -> list[Any]:
-    """`[map_strings(v, normalizer) for v in values]`, with every string of the batch normalised
-    in one `TextNormalizer.many` pass (the same result, per `many`'s contract)."""
-    strings: list[str] = []
-    for v in values:
-        strings_of(v, strings)
-    it = iter(normalizer.many(strings))
-    out = [refill(v, it) for v in values]
-    assert next(it, None) is None
-    return out
 
 
 _CJK = re.compile(

@@ -26,7 +26,6 @@ Workers import ftprep's own `pipeline` package, never a folder of that name wher
 from __future__ import annotations
 
 import contextlib
-import json
 import multiprocessing as mp
 import os
 import signal
@@ -162,17 +161,17 @@ def _start_forkserver() -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def prestart(workers: int | None, encodings: Iterable[tuple[str | None, str | None]] = ()) -> None:
+def prestart(workers: int | None, encodings: Iterable[str] = ()) -> None:
     """Start the forkserver now when a run will use a pool, so that its imports (the pipeline,
     pandas, pyarrow: about a second) run while this process still loads and plans; the pool
-    then finds it running. `encodings`: the `(target, encoding)` settings of the stages that
-    count tokens, whose encodings the forkserver loads once for every worker
-    (`worker_tokenizers`). Nothing happens for one worker, or when a forkserver already runs."""
+    then finds it running. `encodings`: the tokenizer encodings the run counts with, which
+    the forkserver loads once for every worker (`worker_tokenizers`). Nothing happens for one
+    worker, or when a forkserver already runs."""
     if LocalEngine(workers).workers < 2:
         return
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
-    os.environ[PRELOAD_ENCODINGS_ENV] = json.dumps([list(pair) for pair in encodings])
+    os.environ[PRELOAD_ENCODINGS_ENV] = ",".join(encodings)
     try:
         with _main_module_hidden(), _own_package_only():
             _start_forkserver()
