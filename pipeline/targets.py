@@ -475,11 +475,32 @@ def get_target(name: str, directory: Path | None = None) -> TargetProfile:
     profiles = load_profiles(directory)
     if name in profiles:
         return profiles[name]
-    # A bare provider ("bedrock") lists its profiles; otherwise the closest spellings.
-    close = [n for n in sorted(profiles) if n.startswith(f"{name}:")][:5]
+    # A bare provider ("openai") lists its profiles that still take jobs, the latest
+    # announced first (retired ones only when none does); otherwise the closest spellings.
+    close = _of_provider(name, profiles)[:5]
     close = close or difflib.get_close_matches(name, list(profiles), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise PipelineError(f"unknown target '{name}'{hint} (run `ftprep targets` for the full list)")
+
+
+def _of_provider(provider: str, profiles: Mapping[str, TargetProfile]) -> list[str]:
+    """The names of `provider`'s profiles (`provider:...`): those that take new jobs today
+    first, ordered as `replacement` orders them (a known training stop, the latest first),
+    then the retired ones."""
+    on = today()
+    own = [p for n, p in profiles.items() if n.startswith(f"{provider}:")]
+    return [
+        p.name
+        for p in sorted(
+            own,
+            key=lambda q: (
+                is_retired(q, on),
+                q.shutdown.training_shutdown is None,
+                -(q.shutdown.training_shutdown or dt.date.min).toordinal(),
+                _natural(q.name),
+            ),
+        )
+    ]
 
 
 # --- docs -------------------------------------------------------------------------------------

@@ -145,6 +145,31 @@ def test_unknown_target_suggests_close_names() -> None:
         get_target("bedrock")
 
 
+def test_a_bare_provider_suggests_the_targets_that_still_train_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline import targets
+
+    def hint(on: dt.date) -> list[str]:
+        monkeypatch.setattr(targets, "today", lambda: on)
+        with pytest.raises(PipelineError) as e:
+            get_target("openai")
+        return str(e.value).split("did you mean ")[1].split("?")[0].split(", ")
+
+    profiles = load_profiles()
+    now = hint(dt.date(2026, 12, 6))
+    assert len(now) == 5
+    # none of them retired on that day, and the latest announced stop comes first
+    assert not any(targets.is_retired(profiles[n], dt.date(2026, 12, 6)) for n in now)
+    stops = [profiles[n].shutdown.training_shutdown for n in now]
+    known = [s for s in stops if s is not None]
+    assert known == sorted(known, reverse=True) and known
+    assert "openai:ada" not in now
+    # on a day when every dated model has stopped, the undated ones come first
+    late = hint(dt.date(2030, 1, 1))
+    assert profiles[late[0]].shutdown.training_shutdown is None
+
+
 def test_is_past_shutdown() -> None:
     babbage = get_target("openai:babbage-002")
     warning = babbage.is_past_shutdown(dt.date(2026, 11, 21))
